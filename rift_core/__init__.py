@@ -1,0 +1,36 @@
+"""rift_core: Residual Intervention Fine-Tuning, exact and sampled.
+
+The tabular core is exact (linear solves and contraction fixed points):
+
+- :mod:`rift_core.mdp`: :class:`FiniteMDP`, :class:`StopSupervisor` and the two stop semantics;
+- :mod:`rift_core.evaluation`: exact ``J_r``, ``J_I``, ``p_stop``, ``D``, ``d_pi``;
+- :mod:`rift_core.rift`: the soft Bellman solve of RIFT (Theorem 1);
+- :mod:`rift_core.planning`: hard-max policy iteration and the optimal task advantage;
+- :mod:`rift_core.supervisors`: intervention strategies;
+- :mod:`rift_core.baselines`: prior, avoid, finetune, filter, oracle;
+- :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds.
+"""
+
+from . import baselines, supervisors, tabular_envs
+from .evaluation import PolicyEvaluation, evaluate_policy, kl_per_state
+from .mdp import FiniteMDP, StopSupervisor, no_stops
+from .rift import ConvergenceWarning, SoftSolution, soft_policy_iteration, soft_value_iteration, solve_rift
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FiniteMDP",
+    "StopSupervisor",
+    "no_stops",
+    "PolicyEvaluation",
+    "evaluate_policy",
+    "kl_per_state",
+    "SoftSolution",
+    "ConvergenceWarning",
+    "solve_rift",
+    "soft_value_iteration",
+    "soft_policy_iteration",
+    "baselines",
+    "supervisors",
+    "tabular_envs",
+]

@@ -1,0 +1,194 @@
+r"""Exact RIFT: the KL-regularised soft Bellman fixed point (DESIGN §3, Theorem 1).
+
+The general problem solved here is
+
+    maximise  E^pi[x] - alpha E^pi[KL(pi(.|s) || pi_ref(.|s))]
+
+over stochastic policies, under the supervised kernel ``K`` of
+:mod:`rift_core.mdp`. Its solution is the fixed point of the soft Bellman
+operator ``T``:
+
+    Q[s, a] = x[s, a] + gamma (K V)[s, a]
+    (T V)[s] = alpha log sum_a pi_ref[s, a] exp(Q[s, a] / alpha)
+    pi[s, a] = pi_ref[s, a] exp((Q[s, a] - V[s]) / alpha).
+
+``T`` is a ``gamma``-contraction in the sup norm, so for any ``V``
+``||V - V*|| <= ||T V - V|| / (1 - gamma)``; every solver here stops on that
+value-error guarantee and reports it.
+
+RIFT is the case ``x = -beta`` (the learner sees only stops), ``pi_ref = pi0``:
+``log pi_alpha = log pi0 + (Q - V) / alpha``, the residual being the soft
+advantage of avoiding stops over ``alpha``. Entropy-regularised stop avoidance
+(the ``avoid`` baseline) is the case ``pi_ref`` uniform.
+
+Numerics: the log-sum-exp is evaluated as
+``V = c + alpha log1p(sum_a w_a expm1((Q_a - c) / alpha))`` with ``c`` the
+largest supported ``Q`` and ``w`` the normalised reference, which keeps ``V``
+accurate to rounding relative to ``|Q|`` for every ``alpha`` from 1e-6 to 1e6;
+actions with ``pi_ref = 0`` stay impossible.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from .evaluation import policy_kernel, _solve
+from .mdp import FiniteMDP, StopSupervisor
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped on the rounding floor before reaching the requested tolerance."""
+
+
+@dataclass(frozen=True)
+class SoftSolution:
+    r"""A solved KL-regularised problem.
+
+    Attributes
+    ----------
+    policy
+        ``pi[s, a] = pi_ref[s, a] exp((Q[s, a] - V[s]) / alpha)``.
+    Q, V
+        Soft action and state values; ``V = T V_prev`` and ``Q`` is the ``Q`` that
+        produced it, so ``policy``, ``Q`` and ``V`` satisfy the residual form exactly.
+    iterations
+        Number of Bellman backups (value iteration) or evaluations (policy iteration).
+    error_bound
+        Guaranteed ``||V - V*||_inf`` bound, ``gamma / (1 - gamma) ||V - V_prev||_inf``.
+    alpha
+        The regularisation strength solved for.
+    """
+
+    policy: np.ndarray
+    Q: np.ndarray
+    V: np.ndarray
+    iterations: int
+    error_bound: float
+    alpha: float
+
+
+def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
+    r"""One soft maximisation: ``V[s] = alpha log sum_a pi_ref[s, a] exp(Q[s, a] / alpha)``.
+
+    Returns ``(V, pi, alpha_kl)`` with ``pi = pi_ref exp((Q - V) / alpha)`` and
+    ``alpha_kl[s] = alpha KL(pi[s] || pi_ref[s]) = sum_a pi (Q - V)``. ``pi_ref``
+    rows must sum to 1 (they are renormalised exactly here).
+    """
+    support = pi_ref > 0
+    weight = pi_ref / pi_ref.sum(axis=1, keepdims=True)
+    c = np.where(support, Q, -np.inf).max(axis=1, keepdims=True)
+    shifted = np.where(support, Q - c, -np.inf)  # <= 0, max 0 on the support
+    y = shifted / alpha
+    L = np.log1p(np.sum(weight * np.expm1(y), axis=1, keepdims=True))
+    V = c + alpha * L
+    pi = weight * np.exp(y - L)
+    pi /= pi.sum(axis=1, keepdims=True)
+    gap = np.where(support, shifted - alpha * L, 0.0)  # Q - V on the support
+    alpha_kl = np.maximum(np.sum(pi * gap, axis=1), 0.0)
+    return V[:, 0], pi, alpha_kl
+
+
+def _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations):
+    supervisor.check_matches(mdp)
+    S, A = mdp.n_states, mdp.n_actions
+    x = as_float_array("x", x, (S, A))
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    tol = check_scalar("tol", tol, low=0.0, low_open=True)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
+    return x, pi_ref, alpha, tol, max_iterations
+
+
+def _contraction_factor(gamma: float) -> float:
+    return gamma / (1.0 - gamma)
+
+
+def _rounding_floor(V: np.ndarray, gamma: float) -> float:
+    # A backup cannot move V by less than a few ulps of |V|; below this the
+    # bound is rounding noise, not convergence error.
+    return 64 * np.finfo(float).eps * max(1.0, float(np.abs(V).max())) * _contraction_factor(gamma)
+
+
+def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
+                         tol: float = 1e-10, max_iterations: int = 1_000_000, V0=None) -> SoftSolution:
+    r"""Iterate ``V_{k+1} = T V_k`` (see the module docstring) from ``V0`` (default 0).
+
+    Stops when ``gamma / (1 - gamma) ||V_{k+1} - V_k||_inf <= tol``, which
+    guarantees ``||V_{k+1} - V*||_inf <= tol``. Needs about
+    ``log(tol (1 - gamma)) / log(gamma)`` backups; prefer
+    :func:`soft_policy_iteration` for ``gamma`` near 1.
+    """
+    x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
+    V = np.zeros(mdp.n_states) if V0 is None else as_float_array("V0", V0, (mdp.n_states,))
+    factor = _contraction_factor(mdp.gamma)
+    for it in range(1, max_iterations + 1):
+        Q = x + mdp.gamma * supervisor.expected_next(mdp, V)
+        V_new, pi, _ = soft_backup(Q, pi_ref, alpha)
+        bound = factor * float(np.abs(V_new - V).max())
+        V = V_new
+        if bound <= tol or bound <= _rounding_floor(V, mdp.gamma):
+            if bound > tol:
+                warnings.warn(f"soft_value_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
+            return SoftSolution(pi, Q, V, it, bound, alpha)
+    raise RuntimeError(f"soft_value_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
+
+
+def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
+                          tol: float = 1e-10, max_iterations: int = 1_000) -> SoftSolution:
+    r"""Soft policy iteration from ``pi_ref``: evaluate, then improve by the soft backup.
+
+    Evaluation solves ``V^pi = (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))``;
+    improvement sets ``pi <- pi_ref exp((Q - T V^pi) / alpha)`` with
+    ``Q = x + gamma K V^pi``. Values increase monotonically and converge
+    superlinearly near the fixed point. Stops when
+    ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf <= tol`` and returns ``T V^pi``.
+    """
+    x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
+    factor = _contraction_factor(mdp.gamma)
+    pi, alpha_kl = pi_ref, np.zeros(mdp.n_states)
+    best = np.inf
+    stalled = 0
+    for it in range(1, max_iterations + 1):
+        K = policy_kernel(mdp, supervisor, pi)
+        V_pi = _solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl, transpose=False)
+        Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)
+        V, pi, alpha_kl = soft_backup(Q, pi_ref, alpha)
+        bound = factor * float(np.abs(V - V_pi).max())
+        if bound <= tol:
+            return SoftSolution(pi, Q, V, it, bound, alpha)
+        # On the rounding floor the residual stops shrinking; give up after a few such steps.
+        stalled = stalled + 1 if bound > 0.5 * best else 0
+        best = min(best, bound)
+        if stalled >= 3 and bound <= 1e3 * _rounding_floor(V, mdp.gamma):
+            warnings.warn(f"soft_policy_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
+            return SoftSolution(pi, Q, V, it, bound, alpha)
+    raise RuntimeError(f"soft_policy_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
+
+
+_SOLVERS = {"policy_iteration": soft_policy_iteration, "value_iteration": soft_value_iteration}
+
+
+def solve_rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, alpha: float, *,
+               method: str = "policy_iteration", tol: float = 1e-10, **kwargs) -> SoftSolution:
+    r"""RIFT's optimal policy ``pi_alpha = argmax_pi J_I(pi) - alpha D(pi)`` (Theorem 1).
+
+    Solves the soft Bellman system with learner reward ``x = -beta`` and
+    reference ``pi0``:
+
+        Q[s, a] = -beta[s, a] + gamma (K V)[s, a]
+        V[s]    = alpha log sum_a pi0[s, a] exp(Q[s, a] / alpha)
+        pi_alpha[s, a] = pi0[s, a] exp((Q[s, a] - V[s]) / alpha),
+
+    so ``rho . V = L_alpha(pi_alpha)`` to within ``error_bound``. ``method`` is
+    ``"policy_iteration"`` (default; a few linear solves) or
+    ``"value_iteration"``. ``pi0`` may contain zeros.
+    """
+    if method not in _SOLVERS:
+        raise ValueError(f"method is {method!r}, expected one of {tuple(_SOLVERS)}")
+    supervisor.check_matches(mdp)
+    pi0 = check_policy("pi0", pi0, mdp.n_states, mdp.n_actions)
+    return _SOLVERS[method](mdp, supervisor, supervisor.learner_reward(), pi0, alpha, tol=tol, **kwargs)
