@@ -17,4 +17,4 @@ fi
 export PATH="$PWD/$VENV/bin:$PATH"
 # One thread per process: these machines have 2 cores and torch/BLAS oversubscribe.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+export PYDEVD_DISABLE_FILE_VALIDATION=1
