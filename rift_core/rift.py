@@ -52,6 +52,9 @@ class SoftSolution:
     ----------
     policy
         ``pi[s, a] = pi_ref[s, a] exp((Q[s, a] - V[s]) / alpha)``.
+    log_policy
+        ``log pi`` computed in log space (``-inf`` off the reference's support), exact
+        where ``policy`` underflows to 0 for small ``alpha``.
     Q, V
         Soft action and state values; ``V = T V_prev`` and ``Q`` is the ``Q`` that
         produced it, so ``policy``, ``Q`` and ``V`` satisfy the residual form exactly.
@@ -64,6 +67,7 @@ class SoftSolution:
     """
 
     policy: np.ndarray
+    log_policy: np.ndarray
     Q: np.ndarray
     V: np.ndarray
     iterations: int
@@ -74,9 +78,10 @@ class SoftSolution:
 def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     r"""One soft maximisation: ``V[s] = alpha log sum_a pi_ref[s, a] exp(Q[s, a] / alpha)``.
 
-    Returns ``(V, pi, alpha_kl)`` with ``pi = pi_ref exp((Q - V) / alpha)`` and
-    ``alpha_kl[s] = alpha KL(pi[s] || pi_ref[s]) = sum_a pi (Q - V)``. ``pi_ref``
-    rows must sum to 1 (they are renormalised exactly here).
+    Returns ``(V, pi, alpha_kl, log_pi)`` with ``pi = pi_ref exp((Q - V) / alpha)``,
+    ``alpha_kl[s] = alpha KL(pi[s] || pi_ref[s]) = sum_a pi (Q - V)`` and ``log_pi``
+    its logarithm computed without underflow. ``pi_ref`` rows must sum to 1
+    (they are renormalised exactly here).
     """
     support = pi_ref > 0
     weight = pi_ref / pi_ref.sum(axis=1, keepdims=True)
@@ -85,11 +90,15 @@ def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     y = shifted / alpha
     L = np.log1p(np.sum(weight * np.expm1(y), axis=1, keepdims=True))
     V = c + alpha * L
-    pi = weight * np.exp(y - L)
-    pi /= pi.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        log_pi = np.where(support, np.log(weight) + y - L, -np.inf)
+    pi = np.exp(log_pi)
+    norm = pi.sum(axis=1, keepdims=True)  # 1 up to rounding
+    pi /= norm
+    log_pi -= np.log(norm)
     gap = np.where(support, shifted - alpha * L, 0.0)  # Q - V on the support
     alpha_kl = np.maximum(np.sum(pi * gap, axis=1), 0.0)
-    return V[:, 0], pi, alpha_kl
+    return V[:, 0], pi, alpha_kl, log_pi
 
 
 def _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations):
@@ -127,13 +136,13 @@ def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, 
     factor = _contraction_factor(mdp.gamma)
     for it in range(1, max_iterations + 1):
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V)
-        V_new, pi, _ = soft_backup(Q, pi_ref, alpha)
+        V_new, pi, _, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V_new - V).max())
         V = V_new
         if bound <= tol or bound <= _rounding_floor(V, mdp.gamma):
             if bound > tol:
                 warnings.warn(f"soft_value_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
-            return SoftSolution(pi, Q, V, it, bound, alpha)
+            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
     raise RuntimeError(f"soft_value_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
 
 
@@ -156,16 +165,16 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
         K = policy_kernel(mdp, supervisor, pi)
         V_pi = _solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl, transpose=False)
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)
-        V, pi, alpha_kl = soft_backup(Q, pi_ref, alpha)
+        V, pi, alpha_kl, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V - V_pi).max())
         if bound <= tol:
-            return SoftSolution(pi, Q, V, it, bound, alpha)
+            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
         # On the rounding floor the residual stops shrinking; give up after a few such steps.
         stalled = stalled + 1 if bound > 0.5 * best else 0
         best = min(best, bound)
         if stalled >= 3 and bound <= 1e3 * _rounding_floor(V, mdp.gamma):
             warnings.warn(f"soft_policy_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
-            return SoftSolution(pi, Q, V, it, bound, alpha)
+            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
     raise RuntimeError(f"soft_policy_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_positive_int, check_scalar
-from .mdp import FiniteMDP
+from . import supervisors
+from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["TabularTask", "random_mdp", "random_policy", "cliff_corridor", "gridworld"]
+__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +87,62 @@ def random_policy(n_states: int, n_actions: int, seed: int | np.random.Generator
         pi = np.where(keep, pi, 0.0)
         pi /= pi.sum(axis=1, keepdims=True)
     return pi
+
+
+SUPERVISOR_KINDS = ("uniform", "precise", "noisy", "boltzmann", "random", "safety")
+
+
+@dataclass(frozen=True, eq=False)
+class RandomInstance:
+    """One draw of the theorem sweeps: an MDP, a supervisor, a prior and an ``alpha``."""
+
+    mdp: FiniteMDP
+    supervisor: StopSupervisor
+    pi0: np.ndarray
+    alpha: float
+    kind: str
+
+
+def random_instance(rng: np.random.Generator, max_states: int = 8, max_actions: int = 4,
+                    gammas: tuple[float, ...] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99),
+                    log10_alpha: tuple[float, float] = (-3.0, 2.0),
+                    kinds: tuple[str, ...] = SUPERVISOR_KINDS,
+                    semantics: tuple[str, ...] = ("terminate", "truncate")) -> RandomInstance:
+    r"""Draw one instance of the family every theorem is checked on (DESIGN §4).
+
+    ``S ~ U{2..max_states}``, ``A ~ U{2..max_actions}``, ``gamma`` from
+    ``gammas``, Dirichlet transitions (concentration 0.1, 1 or 10), rewards
+    ``U[0, 1]``, a Dirichlet prior with each action dropped from its support with
+    probability 0.2, ``log10 alpha ~ U(log10_alpha)``, the stop semantics from
+    ``semantics``, and a supervisor of a kind drawn from ``kinds``:
+    ``uniform`` (``beta ~ scale U[0, 1]``), ``precise(delta)``,
+    ``noisy(precise, fp, fn)``, ``boltzmann(T, delta)``, ``random(p)``, or
+    ``safety`` around one random danger state.
+    """
+    S = int(rng.integers(2, max_states + 1))
+    A = int(rng.integers(2, max_actions + 1))
+    gamma = float(rng.choice(gammas))
+    mdp = random_mdp(S, A, gamma=gamma, seed=rng, concentration=float(rng.choice([0.1, 1.0, 10.0])))
+    sem = str(rng.choice(semantics))
+    kind = str(rng.choice(kinds))
+    if kind == "uniform":
+        sup = StopSupervisor(float(rng.choice([0.1, 0.5, 1.0])) * rng.uniform(size=(S, A)), sem, "uniform")
+    elif kind == "precise":
+        sup = supervisors.precise(mdp, float(rng.uniform(0, 0.3)), sem)
+    elif kind == "noisy":
+        sup = supervisors.noisy(supervisors.precise(mdp, float(rng.uniform(0, 0.3)), sem),
+                                fp=float(rng.uniform(0, 0.3)), fn=float(rng.uniform(0, 0.5)))
+    elif kind == "boltzmann":
+        sup = supervisors.boltzmann(mdp, float(10 ** rng.uniform(-2, 0)), float(rng.uniform(0, 0.2)), sem)
+    elif kind == "random":
+        sup = supervisors.random_stops(mdp, float(rng.uniform(0, 0.5)), sem)
+    elif kind == "safety":
+        sup = supervisors.safety(mdp, [int(rng.integers(S))], threshold=float(rng.uniform(0, 0.5)), semantics=sem)
+    else:
+        raise ValueError(f"kinds holds {kind!r}, expected one of {SUPERVISOR_KINDS}")
+    pi0 = random_policy(S, A, seed=rng, drop=0.2)
+    alpha = float(10 ** rng.uniform(*log10_alpha))
+    return RandomInstance(mdp, sup, pi0, alpha, kind)
 
 
 CORRIDOR_ACTIONS = ("forward", "stay", "edge")

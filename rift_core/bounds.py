@@ -1,0 +1,102 @@
+r"""The right-hand sides of the book's theorems, as functions (DESIGN §4).
+
+Each function computes one bound exactly as its theorem states it, so that the
+verification notebooks and the property tests check the library's statement
+of the theorem, not a copy of it. Notation: ``gamma`` the discount, ``R`` the
+reward span of :func:`reward_span`, ``D`` the KL cost, ``p_stop`` the
+discounted stop probability (``terminate``) or discounted stop count
+(``truncate``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_scalar
+from .evaluation import action_value
+from .mdp import FiniteMDP, StopSupervisor
+
+__all__ = [
+    "reward_span",
+    "regret_bound",
+    "rift_regret_bound",
+    "catastrophe_improvement_bound",
+    "catastrophe_threshold",
+    "precise_gap_bound",
+    "comonotone_states",
+    "task_action_value",
+]
+
+
+def reward_span(mdp: FiniteMDP) -> float:
+    r"""``R = max(r_max, 0) - min(r_min, 0)``: the width of the smallest interval
+    holding every task reward *and 0*.
+
+    A stopped step earns 0 (the stop pre-empts the action), so under supervision
+    the per-step task reward ranges over that interval; this is the ``R`` of
+    Theorems 3 and 5. (DESIGN §4 said "rewards in an interval of width R"; the
+    interval must contain 0, see the regret chapter.)
+    """
+    return float(max(mdp.r.max(), 0.0) - min(mdp.r.min(), 0.0))
+
+
+def regret_bound(gamma: float, D: float, R: float) -> float:
+    r"""Theorem 3: ``|J_r(pi) - J_r(pi0)| <= R (1 - gamma)^{-3/2} sqrt(D / 2)``."""
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    D = check_scalar("D", D, low=0.0) if np.isfinite(D) else float("inf")
+    R = check_scalar("R", R, low=0.0)
+    return R * (1.0 - gamma) ** -1.5 * np.sqrt(D / 2.0)
+
+
+def rift_regret_bound(gamma: float, p_stop_prior: float, alpha: float, R: float) -> float:
+    r"""Theorems 2 + 3 for RIFT: ``J_r(pi0) - J_r(pi_alpha) <= R (1 - gamma)^{-3/2} sqrt(p_stop(pi0) / (2 alpha))``."""
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    p_stop_prior = check_scalar("p_stop_prior", p_stop_prior, low=0.0)
+    return regret_bound(gamma, p_stop_prior / alpha, R)
+
+
+def catastrophe_improvement_bound(gamma: float, dI: float, alpha: float, C: float, R: float) -> float:
+    r"""Theorem 5: ``J_C(pi) - J_C(pi0) >= C dI - R (1 - gamma)^{-3/2} sqrt(dI / (2 alpha))``,
+    ``dI = J_I(pi) - J_I(pi0) >= 0``, for any ``pi`` with ``L_alpha(pi) >= L_alpha(pi0)``."""
+    C = check_scalar("C", C, low=0.0)
+    dI = check_scalar("dI", dI, low=0.0)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    return C * dI - regret_bound(gamma, dI / alpha, R)
+
+
+def catastrophe_threshold(gamma: float, alpha: float, C: float, R: float) -> float:
+    r"""Theorem 5's threshold: improvement is guaranteed once ``dI > R^2 / (2 alpha C^2 (1 - gamma)^3)``."""
+    C = check_scalar("C", C, low=0.0, low_open=True)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    R = check_scalar("R", R, low=0.0)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    return R**2 / (2.0 * alpha * C**2 * (1.0 - gamma) ** 3)
+
+
+def precise_gap_bound(gamma: float, delta: float) -> float:
+    r"""Theorem 6: a never-stopped policy under ``precise(delta)`` has ``J* - J_r(pi) <= delta / (1 - gamma)``."""
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    return check_scalar("delta", delta, low=0.0) / (1.0 - gamma)
+
+
+def task_action_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.ndarray:
+    r"""``Q_r^pi[s, a] = (1 - beta) r + gamma (K V_r^pi)[s, a]``: the task value of ``pi`` under supervision."""
+    return action_value(mdp, supervisor, pi, supervisor.task_reward(mdp))
+
+
+def comonotone_states(Q_stop: np.ndarray, Q_task: np.ndarray, support: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    r"""Theorem 4's condition, state by state: is ``Q_task[s, .]`` a nondecreasing
+    function of ``Q_stop[s, .]`` on ``support[s, .]``?
+
+    True at ``s`` unless two supported actions ``a, b`` have
+    ``Q_stop[s, a] < Q_stop[s, b] - tol`` and ``Q_task[s, a] > Q_task[s, b] + tol``.
+    (Ties in ``Q_stop`` impose nothing: the proof's covariance terms vanish there.)
+    """
+    Q_stop = np.asarray(Q_stop, dtype=float)
+    Q_task = np.asarray(Q_task, dtype=float)
+    support = np.asarray(support, dtype=bool)
+    both = support[:, :, None] & support[:, None, :]
+    ds = Q_stop[:, :, None] - Q_stop[:, None, :]
+    dt = Q_task[:, :, None] - Q_task[:, None, :]
+    broken = both & (ds < -tol) & (dt > tol)
+    return ~broken.any(axis=(1, 2))
