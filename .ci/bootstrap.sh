@@ -17,4 +17,5 @@ fi
 export PATH="$PWD/$VENV/bin:$PATH"
 # One thread per process: these machines have 2 cores and torch/BLAS oversubscribe.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-export PYDEVD_DISABLE_FILE_VALIDATION=1
+# Progress bars are for interactive runs; in the book build and CI they would be page noise.
+export PYDEVD_DISABLE_FILE_VALIDATION=1 TQDM_DISABLE=${TQDM_DISABLE:-1}

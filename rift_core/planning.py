@@ -76,7 +76,9 @@ def optimal_task_advantage(mdp: FiniteMDP) -> np.ndarray:
     r"""``A*[s, a] = Q*_r[s, a] - V*_r[s]`` of the *unsupervised* MDP (``beta = 0``).
 
     This is the advantage the precise, Boltzmann and anti-aligned supervisors
-    judge actions by (DESIGN §5).
+    judge actions by (DESIGN §5). Computed as ``Q* - max_a Q*`` (equal to
+    ``Q* - V*`` at the optimum), so an optimal action's advantage is exactly 0
+    and ``precise(delta=0)`` never stops it because of rounding.
     """
     sol = policy_iteration(mdp, no_stops(mdp), mdp.r)
-    return sol.Q - sol.V[:, None]
+    return sol.Q - sol.Q.max(axis=1, keepdims=True)

@@ -31,6 +31,7 @@ actions with ``pi_ref = 0`` stay impossible.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,13 +124,15 @@ def _rounding_floor(V: np.ndarray, gamma: float) -> float:
 
 
 def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
-                         tol: float = 1e-10, max_iterations: int = 1_000_000, V0=None) -> SoftSolution:
+                         tol: float = 1e-10, max_iterations: int = 1_000_000, V0=None,
+                         callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> SoftSolution:
     r"""Iterate ``V_{k+1} = T V_k`` (see the module docstring) from ``V0`` (default 0).
 
     Stops when ``gamma / (1 - gamma) ||V_{k+1} - V_k||_inf <= tol``, which
     guarantees ``||V_{k+1} - V*||_inf <= tol``. Needs about
     ``log(tol (1 - gamma)) / log(gamma)`` backups; prefer
-    :func:`soft_policy_iteration` for ``gamma`` near 1.
+    :func:`soft_policy_iteration` for ``gamma`` near 1. ``callback(k, V_k, pi_k)``,
+    if given, sees every iterate (``pi_k`` the soft-greedy policy of ``V_{k-1}``).
     """
     x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
     V = np.zeros(mdp.n_states) if V0 is None else as_float_array("V0", V0, (mdp.n_states,))
@@ -139,6 +142,8 @@ def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, 
         V_new, pi, _, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V_new - V).max())
         V = V_new
+        if callback is not None:
+            callback(it, V, pi)
         if bound <= tol or bound <= _rounding_floor(V, mdp.gamma):
             if bound > tol:
                 warnings.warn(f"soft_value_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
@@ -147,7 +152,8 @@ def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, 
 
 
 def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
-                          tol: float = 1e-10, max_iterations: int = 1_000) -> SoftSolution:
+                          tol: float = 1e-10, max_iterations: int = 1_000,
+                          callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> SoftSolution:
     r"""Soft policy iteration from ``pi_ref``: evaluate, then improve by the soft backup.
 
     Evaluation solves ``V^pi = (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))``;
@@ -155,6 +161,8 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
     ``Q = x + gamma K V^pi``. Values increase monotonically and converge
     superlinearly near the fixed point. Stops when
     ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf <= tol`` and returns ``T V^pi``.
+    ``callback(k, V^{pi_k}, pi_k)``, if given, sees every evaluated policy,
+    starting with ``pi_1 = pi_ref``; each has a higher objective than the last.
     """
     x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
     factor = _contraction_factor(mdp.gamma)
@@ -164,6 +172,8 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
     for it in range(1, max_iterations + 1):
         K = policy_kernel(mdp, supervisor, pi)
         V_pi = _solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl, transpose=False)
+        if callback is not None:
+            callback(it, V_pi, pi)
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)
         V, pi, alpha_kl, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V - V_pi).max())

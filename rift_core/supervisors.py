@@ -15,6 +15,7 @@ strategy                      ``beta[s, a]``
 :func:`noisy`                 ``(1 - fn) beta_base + fp (1 - beta_base)``
 :func:`random_stops`          ``p``
 :func:`anti_aligned`          ``p 1{A*(s, a) >= -delta}``
+:func:`mixture`               ``(1 - w) beta_a + w beta_b``
 ============================  ===================================================
 """
 
@@ -27,7 +28,7 @@ from ._validation import as_float_array, check_in_unit_interval, check_positive_
 from .mdp import FiniteMDP, Semantics, StopSupervisor
 from .planning import optimal_task_advantage
 
-__all__ = ["precise", "boltzmann", "safety", "noisy", "random_stops", "anti_aligned", "danger_distance"]
+__all__ = ["precise", "boltzmann", "safety", "noisy", "random_stops", "anti_aligned", "mixture", "danger_distance"]
 
 
 def precise(mdp: FiniteMDP, delta: float = 0.0, semantics: Semantics = "terminate",
@@ -139,6 +140,18 @@ def anti_aligned(mdp: FiniteMDP, p: float = 1.0, delta: float = 1e-9, semantics:
     delta = check_scalar("delta", delta, low=0.0)
     A_star = optimal_task_advantage(mdp) if advantage is None else as_float_array("advantage", advantage, mdp.r.shape)
     return StopSupervisor(p * (A_star >= -delta), semantics, f"anti_aligned(p={p:g})")
+
+
+def mixture(a: StopSupervisor, b: StopSupervisor, weight: float) -> StopSupervisor:
+    r"""``beta = (1 - weight) beta_a + weight beta_b``: supervisor ``b`` watches with
+    probability ``weight``, supervisor ``a`` otherwise (same stop semantics required)."""
+    weight = check_scalar("weight", weight, low=0.0, high=1.0)
+    if a.beta.shape != b.beta.shape:
+        raise ValueError(f"b.beta has shape {b.beta.shape}, expected a.beta's shape {a.beta.shape}")
+    if a.semantics != b.semantics:
+        raise ValueError(f"b.semantics is {b.semantics!r}, expected a.semantics {a.semantics!r}")
+    return StopSupervisor((1.0 - weight) * a.beta + weight * b.beta, a.semantics,
+                          f"mixture({a.name}, {b.name}, w={weight:g})")
 
 
 def _check_states(name: str, states, n_states: int) -> np.ndarray:

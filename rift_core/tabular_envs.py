@@ -16,7 +16,7 @@ from ._validation import check_positive_int, check_scalar
 from . import supervisors
 from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld"]
+__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +90,8 @@ def random_policy(n_states: int, n_actions: int, seed: int | np.random.Generator
 
 
 SUPERVISOR_KINDS = ("uniform", "precise", "noisy", "boltzmann", "random", "safety")
+#: Every kind :func:`random_instance` can draw; ``anti_aligned`` is not in the default mix.
+ALL_SUPERVISOR_KINDS = SUPERVISOR_KINDS + ("anti_aligned",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +119,8 @@ def random_instance(rng: np.random.Generator, max_states: int = 8, max_actions: 
     ``semantics``, and a supervisor of a kind drawn from ``kinds``:
     ``uniform`` (``beta ~ scale U[0, 1]``), ``precise(delta)``,
     ``noisy(precise, fp, fn)``, ``boltzmann(T, delta)``, ``random(p)``, or
-    ``safety`` around one random danger state.
+    ``safety`` around one random danger state (and, if asked for,
+    ``anti_aligned(p)``, which stops the optimal actions).
     """
     S = int(rng.integers(2, max_states + 1))
     A = int(rng.integers(2, max_actions + 1))
@@ -138,8 +141,10 @@ def random_instance(rng: np.random.Generator, max_states: int = 8, max_actions: 
         sup = supervisors.random_stops(mdp, float(rng.uniform(0, 0.5)), sem)
     elif kind == "safety":
         sup = supervisors.safety(mdp, [int(rng.integers(S))], threshold=float(rng.uniform(0, 0.5)), semantics=sem)
+    elif kind == "anti_aligned":
+        sup = supervisors.anti_aligned(mdp, float(rng.uniform(0.1, 1.0)), semantics=sem)
     else:
-        raise ValueError(f"kinds holds {kind!r}, expected one of {SUPERVISOR_KINDS}")
+        raise ValueError(f"kinds holds {kind!r}, expected one of {ALL_SUPERVISOR_KINDS}")
     pi0 = random_policy(S, A, seed=rng, drop=0.2)
     alpha = float(10 ** rng.uniform(*log10_alpha))
     return RandomInstance(mdp, sup, pi0, alpha, kind)
@@ -258,3 +263,41 @@ def gridworld(layout: tuple[str, ...] | list[str] = DEFAULT_GRID, slip: float = 
     danger = np.array([index[c] for c in cells if kind[c] == "H"], dtype=int)
     names = tuple(f"({i},{j})" for i, j in cells)
     return TabularTask(FiniteMDP(P, r, rho, gamma), danger, noop, GRID_ACTIONS, names)
+
+
+GAMBLE_ACTIONS = ("retry", "gamble")
+
+
+def gamble_or_retry(p_bad: float = 0.3, beta_retry: float = 0.5, beta_bad: float = 0.9,
+                    gamma: float = 0.9, semantics: str = "terminate") -> tuple[TabularTask, StopSupervisor]:
+    r"""An MDP on which the two stop semantics disagree (see the stop-semantics chapter).
+
+    From ``start`` the agent reaches ``done`` (absorbing, never stopped) in one of
+    two ways, each earning reward 1:
+
+    - ``retry``: stopped with probability ``beta_retry``; otherwise it reaches ``done``;
+    - ``gamble``: never stopped now, but with probability ``p_bad`` it lands in
+      ``bad`` (absorbing), where every action is stopped with probability ``beta_bad``.
+
+    Under ``terminate`` a stop can happen once, so the gamble risks at most one
+    stop and wins when ``gamma p_bad`` times the chance of a stop in ``bad`` is
+    below ``beta_retry``; under ``truncate`` stops accumulate in ``bad`` and
+    retrying wins. Returns the task and its supervisor.
+    """
+    p_bad = check_scalar("p_bad", p_bad, low=0.0, high=1.0)
+    beta_retry = check_scalar("beta_retry", beta_retry, low=0.0, high=1.0)
+    beta_bad = check_scalar("beta_bad", beta_bad, low=0.0, high=1.0)
+    start, bad, done = 0, 1, 2
+    P = np.zeros((3, 2, 3))
+    P[start, 0, done] = 1.0
+    P[start, 1, bad], P[start, 1, done] = p_bad, 1.0 - p_bad
+    P[bad, :, bad] = 1.0
+    P[done, :, done] = 1.0
+    r = np.zeros((3, 2))
+    r[start] = 1.0
+    rho = np.array([1.0, 0.0, 0.0])
+    beta = np.array([[beta_retry, 0.0], [beta_bad, beta_bad], [0.0, 0.0]])
+    noop = np.zeros((3, 2), dtype=bool)
+    noop[done] = True
+    task = TabularTask(FiniteMDP(P, r, rho, gamma), np.array([bad]), noop, GAMBLE_ACTIONS, ("start", "bad", "done"))
+    return task, StopSupervisor(beta, semantics, "gamble_or_retry")

@@ -1,0 +1,131 @@
+"""Theorems 2-6 (book/theory_guarantees.md) exercised through the library on random MDPs.
+
+These are the library-level twins of the verification notebooks: hypothesis
+draws instances, and each test asserts a theorem's inequality with the
+tolerance eps = 1e-8 / (1 - gamma) (dense-solve rounding; see the notebooks).
+"""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rift_core import StopSupervisor, bounds, evaluate_policy, solve_rift, supervisors, tabular_envs
+from rift_core.planning import policy_iteration
+from strategies import instances
+
+
+def _eps(gamma):
+    return 1e-8 / (1 - gamma)
+
+
+@given(instances(), st.floats(0.0, 1.0))
+def test_theorem2_certificate_for_partial_residuals(inst, t):
+    """Any pi with L(pi) >= L(pi0), here pi_t ∝ pi0 exp(t (Q - V) / alpha), obeys the certificate."""
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    sol = solve_rift(mdp, sup, pi0, a)
+    logits = np.where(pi0 > 0, np.log(np.where(pi0 > 0, pi0, 1.0)) + t * (sol.Q - sol.V[:, None]) / a, -np.inf)
+    pi = np.exp(logits - logits.max(axis=1, keepdims=True))
+    pi /= pi.sum(axis=1, keepdims=True)
+    ev, ev0 = evaluate_policy(mdp, sup, pi, pi0), evaluate_policy(mdp, sup, pi0, pi0)
+    if ev.rift_objective(a) < ev0.stop_value:
+        return  # outside the theorem's hypothesis
+    gain = ev.stop_value - ev0.stop_value
+    assert gain >= -_eps(mdp.gamma)
+    assert a * ev.kl_cost <= gain + _eps(mdp.gamma)
+    assert gain <= ev0.p_stop + _eps(mdp.gamma)
+
+
+@given(instances(), st.integers(0, 2**32 - 1), st.floats(-10.0, 10.0))
+def test_theorem3_regret_for_any_policy(inst, seed, shift):
+    """|J_r(pi) - J_r(pi0)| <= R (1-gamma)^{-3/2} sqrt(D/2), R the span of rewards and 0, any reward shift."""
+    mdp = inst.mdp.with_reward(inst.mdp.r + shift)
+    pi = inst.pi0 * tabular_envs.random_policy(*inst.pi0.shape, seed=seed)
+    pi /= pi.sum(axis=1, keepdims=True)
+    ev, ev0 = evaluate_policy(mdp, inst.supervisor, pi, inst.pi0), evaluate_policy(mdp, inst.supervisor, inst.pi0, inst.pi0)
+    R = bounds.reward_span(mdp)
+    assert abs(ev.task_return - ev0.task_return) <= bounds.regret_bound(mdp.gamma, ev.kl_cost, R) + _eps(mdp.gamma) * (1 + abs(shift))
+
+
+def test_reward_span_by_hand():
+    mdp = tabular_envs.random_mdp(2, 2, seed=0)
+    assert bounds.reward_span(mdp.with_reward(np.array([[5.0, 6.0], [5.5, 5.0]]))) == 6.0
+    assert bounds.reward_span(mdp.with_reward(np.array([[-2.0, 1.0], [0.0, 0.5]]))) == 3.0
+    assert bounds.reward_span(mdp.with_reward(np.array([[-2.0, -1.0], [-1.5, -1.0]]))) == 2.0
+
+
+def test_theorem3_needs_zero_in_the_reward_interval():
+    """The width of the reward range alone is not enough (a finding; see verify_guarantees)."""
+    rng = np.random.default_rng(11)
+    violated = 0
+    for _ in range(300):
+        inst = tabular_envs.random_instance(rng)
+        mdp = inst.mdp.with_reward(inst.mdp.r + 5.0)
+        pi = solve_rift(mdp, inst.supervisor, inst.pi0, inst.alpha).policy
+        ev, ev0 = evaluate_policy(mdp, inst.supervisor, pi, inst.pi0), evaluate_policy(mdp, inst.supervisor, inst.pi0, inst.pi0)
+        violated += abs(ev.task_return - ev0.task_return) > bounds.regret_bound(mdp.gamma, ev.kl_cost, float(np.ptp(mdp.r))) + _eps(mdp.gamma)
+    assert violated > 0
+
+
+@given(instances())
+def test_theorem4_comonotone_improves(inst):
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    sol = solve_rift(mdp, sup, pi0, a)
+    if not bounds.comonotone_states(sol.Q, bounds.task_action_value(mdp, sup, pi0), pi0 > 0, tol=1e-10).all():
+        return
+    assert evaluate_policy(mdp, sup, sol.policy).task_return >= evaluate_policy(mdp, sup, pi0).task_return - _eps(mdp.gamma)
+
+
+def test_theorem4_bandit_with_precise_supervisor():
+    """gamma = 0: Q_alpha = -beta and Q_r = (1 - beta) r; a precise supervisor is comonotone by construction."""
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        mdp = tabular_envs.random_mdp(3, 4, gamma=0.0, seed=rng)
+        sup = supervisors.precise(mdp, float(rng.uniform(0, 0.3)))
+        pi0 = tabular_envs.random_policy(3, 4, seed=rng)
+        sol = solve_rift(mdp, sup, pi0, float(10 ** rng.uniform(-2, 1)))
+        assert bounds.comonotone_states(sol.Q, bounds.task_action_value(mdp, sup, pi0), pi0 > 0).all()
+        assert evaluate_policy(mdp, sup, sol.policy).task_return >= evaluate_policy(mdp, sup, pi0).task_return - 1e-12
+
+
+@given(instances(alpha_range=(1e-2, 10.0)), st.floats(1.0, 100.0))
+def test_theorem5_catastrophe(inst, C):
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    ev = evaluate_policy(mdp, sup, solve_rift(mdp, sup, pi0, a).policy, pi0)
+    ev0 = evaluate_policy(mdp, sup, pi0, pi0)
+    dI = max(ev.stop_value - ev0.stop_value, 0.0)
+    lower = bounds.catastrophe_improvement_bound(mdp.gamma, dI, a, C, bounds.reward_span(mdp))
+    assert ev.catastrophe_return(C) - ev0.catastrophe_return(C) >= lower - _eps(mdp.gamma) * (1 + C)
+    if dI > bounds.catastrophe_threshold(mdp.gamma, a, C, bounds.reward_span(mdp)) + _eps(mdp.gamma):
+        assert ev.catastrophe_return(C) > ev0.catastrophe_return(C)
+
+
+def test_catastrophe_threshold_is_where_the_bound_turns_positive():
+    g, a, C, R = 0.9, 0.5, 3.0, 1.0
+    th = bounds.catastrophe_threshold(g, a, C, R)
+    assert abs(bounds.catastrophe_improvement_bound(g, th, a, C, R)) < 1e-9
+    assert bounds.catastrophe_improvement_bound(g, 1.01 * th, a, C, R) > 0 > bounds.catastrophe_improvement_bound(g, 0.99 * th, a, C, R)
+
+
+@settings(max_examples=40)
+@given(instances(semantics=("terminate", "truncate")), st.floats(0.0, 0.3))
+def test_theorem6_worst_never_stopped_policy(inst, delta):
+    """The worst policy supported on {A* >= -delta} is within delta / (1 - gamma) of J*."""
+    mdp = inst.mdp
+    sup = supervisors.precise(mdp, delta, semantics=inst.supervisor.semantics)
+    free = StopSupervisor(np.zeros_like(sup.beta))
+    J_star = mdp.rho @ policy_iteration(mdp, free, mdp.r).V
+    worst = policy_iteration(mdp, free, -mdp.r, mask=sup.beta == 0).policy
+    ev = evaluate_policy(mdp, sup, worst)
+    assert ev.p_stop == 0.0
+    assert J_star - ev.task_return <= bounds.precise_gap_bound(mdp.gamma, delta) + _eps(mdp.gamma)
+
+
+def test_comonotone_states_by_hand():
+    Q_stop = np.array([[0.0, -1.0, -2.0], [0.0, 0.0, -1.0]])
+    good = np.array([[3.0, 2.0, 1.0], [5.0, 1.0, 0.0]])  # ties in Q_stop impose nothing
+    bad = np.array([[1.0, 2.0, 3.0], [5.0, 1.0, 0.0]])
+    support = np.ones((2, 3), dtype=bool)
+    assert bounds.comonotone_states(Q_stop, good, support).tolist() == [True, True]
+    assert bounds.comonotone_states(Q_stop, bad, support).tolist() == [False, True]
+    support[0, 0] = False
+    assert bounds.comonotone_states(Q_stop, np.array([[9.0, 2.0, 3.0], [0, 0, 0]]), support).tolist() == [False, True]
