@@ -60,6 +60,7 @@ def write_results(path: str | os.PathLike, payload: dict) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=1, sort_keys=True)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
