@@ -84,22 +84,23 @@ def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     its logarithm computed without underflow. ``pi_ref`` rows must sum to 1
     (they are renormalised exactly here).
     """
+    # actions are the last axis, so stacked (batch, S, A) arrays work too, with alpha of shape (batch, 1, 1)
     support = pi_ref > 0
-    weight = pi_ref / pi_ref.sum(axis=1, keepdims=True)
-    c = np.where(support, Q, -np.inf).max(axis=1, keepdims=True)
+    weight = pi_ref / pi_ref.sum(axis=-1, keepdims=True)
+    c = np.where(support, Q, -np.inf).max(axis=-1, keepdims=True)
     shifted = np.where(support, Q - c, -np.inf)  # <= 0, max 0 on the support
     y = shifted / alpha
-    L = np.log1p(np.sum(weight * np.expm1(y), axis=1, keepdims=True))
+    L = np.log1p(np.sum(weight * np.expm1(y), axis=-1, keepdims=True))
     V = c + alpha * L
     with np.errstate(divide="ignore"):
         log_pi = np.where(support, np.log(weight) + y - L, -np.inf)
     pi = np.exp(log_pi)
-    norm = pi.sum(axis=1, keepdims=True)  # 1 up to rounding
+    norm = pi.sum(axis=-1, keepdims=True)  # 1 up to rounding
     pi /= norm
     log_pi -= np.log(norm)
     gap = np.where(support, shifted - alpha * L, 0.0)  # Q - V on the support
-    alpha_kl = np.maximum(np.sum(pi * gap, axis=1), 0.0)
-    return V[:, 0], pi, alpha_kl, log_pi
+    alpha_kl = np.maximum(np.sum(pi * gap, axis=-1), 0.0)
+    return V[..., 0], pi, alpha_kl, log_pi
 
 
 def _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations):

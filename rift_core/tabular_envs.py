@@ -16,7 +16,7 @@ from ._validation import check_positive_int, check_scalar
 from . import supervisors
 from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry"]
+__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_sparse_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +67,27 @@ def random_mdp(n_states: int, n_actions: int, gamma: float = 0.9, seed: int | np
     r = rng.uniform(size=(S, A))
     rho = rng.dirichlet(np.ones(S))
     return FiniteMDP(P, r, rho, gamma)
+
+
+def random_sparse_mdp(n_states: int, n_actions: int, n_successors: int = 10, gamma: float = 0.99,
+                      seed: int | np.random.Generator = 0) -> FiniteMDP:
+    r"""A large random MDP stored sparse: each ``P[s, a, :]`` has ``n_successors`` entries
+    (uniformly random states, with replacement, Dirichlet(1) weights), ``r ~ U[0, 1]``,
+    uniform ``rho``. Built directly in CSR form, so 10^6 states fit in memory
+    (about 12 bytes per transition).
+    """
+    S = check_positive_int("n_states", n_states)
+    A = check_positive_int("n_actions", n_actions)
+    k = check_positive_int("n_successors", n_successors)
+    rng = np.random.default_rng(seed)
+    index_type = np.int32 if S < 2**31 else np.int64
+    cols = rng.integers(0, S, size=(S * A, k), dtype=index_type)
+    w = rng.exponential(size=(S * A, k))  # normalised exponentials are Dirichlet(1)
+    w /= w.sum(axis=1, keepdims=True)
+    import scipy.sparse as sp
+
+    P = sp.csr_array((w.ravel(), cols.ravel(), np.arange(0, S * A * k + 1, k, dtype=np.int64)), shape=(S * A, S))
+    return FiniteMDP(P, rng.uniform(size=(S, A)), np.full(S, 1.0 / S), gamma)
 
 
 def random_policy(n_states: int, n_actions: int, seed: int | np.random.Generator = 0,
