@@ -13,7 +13,7 @@ import time
 import numba
 import numpy as np
 
-from _timing import best_of
+from _timing import spread
 from rift_core import StopSupervisor, tabular_envs
 from rift_core.sparse import _arrays, _sweep, modified_policy_iteration_sparse, soft_value_iteration_sparse
 
@@ -41,11 +41,12 @@ def main(argv=None):
     V_out, Q = np.empty(S), np.empty((S, A))
     arrays = [data, indices, indptr, beta, x, pi0, cont, stay, V, V_out, Q]
     nbytes = sum(a.nbytes for a in arrays)
-    stream = best_of(lambda: [a.sum() for a in arrays])
+    stream, stream_med = spread(lambda: [a.sum() for a in arrays])
+    print(f"streaming {nbytes / 1e9:.2f} GB: {stream * 1e3:.1f} ms (median {stream_med * 1e3:.1f} ms)")
     for alpha, label in ((0.1, "soft (alpha = 0.1)"), (0.0, "hard max (alpha = 0)")):
-        sweep = best_of(lambda: _sweep(indptr, indices, data, V, x, cont, stay, pi0, alpha, 0.99, V_out, Q))
-        print(f"{label:22s} sweep {sweep * 1e3:7.1f} ms | stream {stream * 1e3:6.1f} ms for {nbytes / 1e9:.2f} GB "
-              f"| fraction of streamed-bytes rate: {stream / sweep:.2f}")
+        sweep, sweep_med = spread(lambda: _sweep(indptr, indices, data, V, x, cont, stay, pi0, alpha, 0.99, V_out, Q))
+        print(f"{label:22s} sweep {sweep * 1e3:6.1f} ms (median {sweep_med * 1e3:6.1f}) "
+              f"| fraction of streamed-bytes rate: {stream / sweep:.2f} (medians: {stream_med / sweep_med:.2f})")
     if args.skip_solve:
         return
     for name, solver, kwargs in (("soft value iteration", soft_value_iteration_sparse, {}),

@@ -93,9 +93,11 @@ def _values(batch: Batch, K: np.ndarray, x_pi: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchedRIFT:
-    """Stacked RIFT solutions: ``policy``, ``Q`` ``(B, S, A)``, ``V (B, S)``, iterations and error bounds ``(B,)``."""
+    """Stacked RIFT solutions: ``policy``, ``log_policy``, ``Q`` ``(B, S, A)``, ``V (B, S)``,
+    iterations and error bounds ``(B,)``."""
 
     policy: np.ndarray
+    log_policy: np.ndarray
     Q: np.ndarray
     V: np.ndarray
     iterations: np.ndarray
@@ -114,6 +116,7 @@ def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 2
     factor = batch.gamma / (1.0 - batch.gamma)
     pi, alpha_kl = batch.pi0.copy(), np.zeros((B, S))
     V_out, Q_out, pi_out = np.zeros((B, S)), np.zeros((B, S, A)), batch.pi0.copy()
+    log_pi_out = np.zeros((B, S, A))
     bound = np.full(B, np.inf)
     iterations = np.zeros(B, dtype=int)
     active = np.ones(B, dtype=bool)
@@ -121,15 +124,15 @@ def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 2
         sub = _subset(batch, active)
         V_pi = _values(sub, _kernel(sub, pi[active]), (pi[active] * x[active]).sum(axis=2) - alpha_kl[active])
         Q = x[active] + sub.gamma[:, None, None] * _expected_next(sub, V_pi)
-        V, new_pi, new_kl, _ = soft_backup(Q, sub.pi0, alpha[active])
+        V, new_pi, new_kl, new_log_pi = soft_backup(Q, sub.pi0, alpha[active])
         b = factor[active] * np.abs(V - V_pi).max(axis=1)
         idx = np.flatnonzero(active)
         pi[idx], alpha_kl[idx] = new_pi, new_kl
-        V_out[idx], Q_out[idx], pi_out[idx], bound[idx], iterations[idx] = V, Q, new_pi, b, it
+        V_out[idx], Q_out[idx], pi_out[idx], log_pi_out[idx], bound[idx], iterations[idx] = V, Q, new_pi, new_log_pi, b, it
         active[idx[b <= tol]] = False
         if not active.any():
             break
-    return BatchedRIFT(pi_out, Q_out, V_out, iterations, bound)
+    return BatchedRIFT(pi_out, log_pi_out, Q_out, V_out, iterations, bound)
 
 
 def _subset(batch: Batch, mask: np.ndarray) -> Batch:

@@ -54,10 +54,13 @@ def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out,
         else:
             tot = 0.0
             wsum = 0.0
+            inv_alpha = 1.0 / alpha
             for a in range(A):
                 w = weight[s, a]
                 if w > 0.0:
-                    tot += w * math.expm1((Q_out[s, a] - best) / alpha)
+                    y = (Q_out[s, a] - best) * inv_alpha
+                    # below -40 the term is w (e^y - 1) = -w to double precision: skip the transcendental
+                    tot += w * (math.expm1(y) if y > -40.0 else -1.0)
                     wsum += w
             v = best + alpha * math.log1p(tot / wsum)
         V_out[s] = v

@@ -1,0 +1,84 @@
+"""The sparse solvers and the batched path agree with the exact dense solvers."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from hypothesis import given
+
+from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, tabular_envs
+from rift_core.batched import evaluate_batched, solve_rift_batched, stack
+from rift_core.planning import policy_iteration
+from rift_core.sparse import contraction_modulus, modified_policy_iteration_sparse, soft_value_iteration_sparse
+from strategies import instances
+
+
+def _sparse(mdp):
+    S, A = mdp.n_states, mdp.n_actions
+    return FiniteMDP(sps.csr_array(mdp.P.reshape(S * A, S)), mdp.r, mdp.rho, mdp.gamma)
+
+
+@given(instances(max_states=6, max_actions=3, gamma_max=0.95, alpha_range=(1e-3, 1e2)))
+def test_sparse_solvers_match_dense_soft(inst):
+    sparse = _sparse(inst.mdp)
+    exact = solve_rift(inst.mdp, inst.supervisor, inst.pi0, inst.alpha)
+    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse):
+        sol = solver(sparse, inst.supervisor, inst.supervisor.learner_reward(), inst.pi0, inst.alpha, tol=1e-9)
+        assert sol.error_bound <= 1e-9
+        assert np.abs(sol.V - exact.V).max() <= 1e-9 + 1e-10
+        np.testing.assert_allclose(sol.policy, exact.policy, atol=1e-6)
+
+
+@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
+def test_sparse_hard_limit_matches_policy_iteration(semantics):
+    mdp = tabular_envs.random_mdp(40, 4, gamma=0.95, seed=3, n_successors=5)
+    sup = StopSupervisor(np.random.default_rng(4).uniform(0, 0.3, size=(40, 4)), semantics)
+    x = sup.task_reward(mdp)
+    ones = np.full((40, 4), 0.25)
+    exact = policy_iteration(mdp, sup, x)
+    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse):
+        sol = solver(_sparse(mdp), sup, x, ones, 0.0, tol=1e-9)
+        assert np.abs(sol.V - exact.V).max() <= 1e-9
+        assert evaluate_policy(mdp, sup, sol.policy).task_return == pytest.approx(mdp.rho @ exact.V, abs=1e-8)
+
+
+def test_contraction_modulus_by_hand():
+    mdp = tabular_envs.random_mdp(3, 2, gamma=0.9, seed=0)
+    beta = np.array([[0.2, 0.5], [0.1, 0.3], [0.4, 0.6]])
+    assert contraction_modulus(mdp, StopSupervisor(beta)) == pytest.approx(0.9 * 0.9)
+    assert contraction_modulus(mdp, StopSupervisor(beta, "truncate")) == 0.9
+
+
+def test_large_random_sparse_mdp_is_valid():
+    mdp = tabular_envs.random_sparse_mdp(5000, 3, 7, gamma=0.99, seed=1)
+    assert mdp.is_sparse and mdp.transition_matrix.nnz <= 5000 * 3 * 7  # duplicate successors are summed
+    sup = StopSupervisor(np.full((5000, 3), 0.05))
+    sol = modified_policy_iteration_sparse(mdp, sup, sup.learner_reward(), np.full((5000, 3), 1 / 3), 0.1, tol=1e-8)
+    assert np.isfinite(sol.V).all() and sol.error_bound <= 1e-8
+
+
+def test_batched_equals_one_at_a_time():
+    rng = np.random.default_rng(5)
+    insts = [tabular_envs.random_instance(rng, max_states=7, max_actions=4) for _ in range(60)]
+    batch = stack(insts)
+    sol = solve_rift_batched(batch)
+    ev = evaluate_batched(batch, sol.policy)
+    assert np.all(sol.error_bound <= 1e-10)
+    for b, inst in enumerate(insts):
+        S, A = inst.mdp.n_states, inst.mdp.n_actions
+        one = solve_rift(inst.mdp, inst.supervisor, inst.pi0, inst.alpha)
+        np.testing.assert_allclose(sol.V[b, :S], one.V, atol=1e-9)
+        np.testing.assert_allclose(sol.policy[b, :S, :A], one.policy, atol=1e-8)
+        assert np.all(sol.policy[b, :S, A:] == 0.0)  # padded actions are never taken
+        e = evaluate_policy(inst.mdp, inst.supervisor, one.policy, inst.pi0)
+        assert ev.task_return[b] == pytest.approx(e.task_return, abs=1e-9)
+        assert ev.kl_cost[b] == pytest.approx(e.kl_cost, abs=1e-9)
+        assert ev.p_stop[b] == pytest.approx(e.p_stop, abs=1e-9)
+
+
+def test_stack_rejects_empty_and_sparse():
+    with pytest.raises(ValueError, match="instances is empty"):
+        stack([])
+    inst = tabular_envs.random_instance(np.random.default_rng(0))
+    sparse = type(inst)(_sparse(inst.mdp), inst.supervisor, inst.pi0, inst.alpha, inst.kind)
+    with pytest.raises(ValueError, match=r"instances\[0\] has a sparse MDP"):
+        stack([sparse])
