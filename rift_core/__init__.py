@@ -8,7 +8,14 @@ The tabular core is exact (linear solves and contraction fixed points):
 - :mod:`rift_core.planning`: hard-max policy iteration and the optimal task advantage;
 - :mod:`rift_core.supervisors`: intervention strategies;
 - :mod:`rift_core.baselines`: prior, avoid, finetune, filter, oracle;
+- :mod:`rift_core.bounds`: the theorems' bounds;
 - :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds.
+
+Learning from data: :mod:`rift_core.sampling` (e-stop trajectories),
+:mod:`rift_core.learning` (sample-based RIFT), :mod:`rift_core.linear` (linear RIFT).
+Scale: :mod:`rift_core.sparse` (10^6-state solvers, needs numba) and
+:mod:`rift_core.batched` (many small MDPs at once). Stored results:
+:mod:`rift_core.provenance`, :mod:`rift_core.experiments`.
 """
 
 from . import baselines, supervisors, tabular_envs
