@@ -82,3 +82,18 @@ def test_stack_rejects_empty_and_sparse():
     sparse = type(inst)(_sparse(inst.mdp), inst.supervisor, inst.pi0, inst.alpha, inst.kind)
     with pytest.raises(ValueError, match=r"instances\[0\] has a sparse MDP"):
         stack([sparse])
+
+
+@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
+def test_iterative_policy_evaluation_matches_direct(monkeypatch, semantics):
+    import rift_core.evaluation as evaluation
+
+    mdp = tabular_envs.random_sparse_mdp(600, 3, 6, gamma=0.99, seed=2)
+    sup = StopSupervisor(np.random.default_rng(3).uniform(0, 0.2, size=(600, 3)), semantics)
+    pi = tabular_envs.random_policy(600, 3, seed=4)
+    pi0 = np.full((600, 3), 1 / 3)
+    direct = evaluate_policy(mdp, sup, pi, pi0)
+    monkeypatch.setattr(evaluation, "DIRECT_SOLVE_LIMIT", 10)
+    iterative = evaluate_policy(mdp, sup, pi, pi0)
+    for field in ("task_return", "stop_value", "kl_cost", "unsupervised_return"):
+        assert getattr(iterative, field) == pytest.approx(getattr(direct, field), abs=1e-9 / (1 - mdp.gamma)), field
