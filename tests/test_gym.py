@@ -1,0 +1,156 @@
+"""Gymnasium pieces: the PointNav environment, the EStop wrapper and the environment supervisors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import rift_core.gym_envs  # noqa: F401  (registers rift/PointNav-v0)
+from rift_core.estop import (Delayed, EStop, Noisy, RandomSupervisor, SafetySupervisor, half_cheetah_safety,
+                             hopper_safety, point_nav_safety)
+from rift_core.gym_envs import PointNavEnv, PointNavVectorEnv
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_point_nav_passes_the_env_checker():
+    check_env(gym.make("rift/PointNav-v0").unwrapped)
+
+
+@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
+def test_estop_wrapper_passes_the_env_checker(semantics):
+    check_env(EStop(gym.make("rift/PointNav-v0"), point_nav_safety(0.05), semantics=semantics))
+
+
+class Always(SafetySupervisor):
+    def __init__(self):
+        super().__init__(lambda obs, info: -1.0, 0.0, "always")
+
+
+class Never(SafetySupervisor):
+    def __init__(self):
+        super().__init__(lambda obs, info: 1.0, 0.0, "never")
+
+
+def test_a_stop_ends_the_episode_with_learner_reward_minus_one():
+    env = EStop(PointNavEnv(), Always())
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(np.array([1.0, 1.0]))
+    assert (reward, terminated, truncated) == (-1.0, True, False)
+    assert info["stopped"] and info["task_reward"] == 0.0 and "always" in info["stop_reason"]
+
+
+def test_no_stop_passes_the_task_reward_in_info_only():
+    plain, wrapped = PointNavEnv(), EStop(PointNavEnv(), Never())
+    plain.reset(seed=3)
+    wrapped.reset(seed=3)
+    a = np.array([1.0, 1.0])
+    _, task_r, _, _, _ = plain.step(a)
+    _, reward, terminated, truncated, info = wrapped.step(a)
+    assert reward == 0.0 and not info["stopped"] and info["task_reward"] == pytest.approx(task_r)
+    assert task_r > 0  # moving towards the goal is progress
+
+
+def test_time_limit_is_a_truncation_not_a_termination():
+    env = EStop(PointNavEnv(max_steps=5), Never())
+    env.reset(seed=0)
+    for _ in range(5):
+        _, _, terminated, truncated, _ = env.step(np.zeros(2))
+    assert truncated and not terminated
+
+
+def test_truncate_semantics_undoes_the_halted_step():
+    env = EStop(PointNavEnv(), Always(), semantics="truncate")
+    obs0, _ = env.reset(seed=1)
+    obs, reward, terminated, _, info = env.step(np.array([1.0, 0.0]))
+    assert reward == -1.0 and not terminated and info["stopped"]
+    np.testing.assert_array_equal(obs, obs0)
+    np.testing.assert_allclose(env.unwrapped.get_state()[0][0], obs0[:2], atol=1e-6)
+
+
+def test_standing_still_is_never_stopped_on_point_nav():
+    sup = Noisy(point_nav_safety(0.05), fp=0.5, fn=0.0)
+    env = EStop(PointNavEnv(), sup)
+    env.reset(seed=0)
+    for _ in range(100):
+        _, reward, terminated, truncated, info = env.step(np.zeros(2))
+        assert not info["stopped"]
+        if truncated:
+            break
+
+
+def test_obstacle_approach_is_stopped_before_contact():
+    env = EStop(PointNavEnv(start=(-0.2, -0.77), start_noise=0.0), point_nav_safety(0.1))
+    env.reset(seed=0)
+    stopped = False
+    for _ in range(40):  # head straight up into obstacle 0, centred at (-0.2, -0.3)
+        _, _, terminated, _, info = env.step(np.array([0.0, 1.0]))
+        if terminated:
+            stopped = info["stopped"]
+            assert not info.get("collided", False)
+            break
+    assert stopped
+
+
+def test_delayed_supervisor_stops_k_steps_late():
+    class StopOnce(SafetySupervisor):
+        def __init__(self):
+            super().__init__(lambda o, i: 1.0, 0.0, "once")
+            self.n = 0
+
+        def __call__(self, *args):
+            self.n += 1
+            self.reason = "once"
+            return self.n == 2
+
+    for k in (0, 1, 3):
+        env = EStop(PointNavEnv(), Delayed(StopOnce(), k))
+        env.reset(seed=0)
+        for t in range(10):
+            *_, terminated, _, info = env.step(np.zeros(2))
+            if terminated:
+                break
+        assert info["stopped"] and t == 1 + k
+
+
+def test_random_supervisor_rate():
+    sup = RandomSupervisor(0.2)
+    sup.reset(np.random.default_rng(0))
+    hits = sum(sup(None, np.ones(2), None, {}) for _ in range(20_000))
+    assert abs(hits / 20_000 - 0.2) < 5 * np.sqrt(0.2 * 0.8 / 20_000)
+    assert not sup(None, np.zeros(2), None, {})
+
+
+def test_vector_env_matches_single_env_dynamics():
+    vec, single = PointNavVectorEnv(3), PointNavEnv()
+    obs, _ = vec.reset(seed=0)
+    single.reset(seed=0)
+    single.set_state((vec._pos[:1].copy(), 0))
+    a = np.array([[0.3, 0.9], [1.0, 0.0], [-0.5, 0.5]])
+    vobs, vr, _, _, _ = vec.step(a)
+    sobs, sr, _, _, _ = single.step(a[0])
+    np.testing.assert_allclose(vobs[0], sobs, rtol=1e-6)
+    assert vr[0] == pytest.approx(sr)
+
+
+@pytest.mark.parametrize("env_id, safety, action_dim", [("Hopper-v5", hopper_safety(0.1), 3),
+                                                        ("HalfCheetah-v5", half_cheetah_safety(1.0, 0.1), 6)])
+def test_mujoco_safety_supervisors_on_short_rollouts(env_id, safety, action_dim):
+    env = EStop(gym.make(env_id), safety)
+    # standing still (zero torque) is never stopped in the first steps
+    env.reset(seed=0)
+    for _ in range(30):
+        _, _, terminated, _, info = env.step(np.zeros(action_dim))
+        assert not info["stopped"]
+    # large random torques are stopped before the environment's own termination, or not at all
+    stops = 0
+    for ep in range(5):
+        env.reset(seed=ep)
+        for _ in range(200):
+            _, _, terminated, truncated, info = env.step(3 * env.action_space.sample())
+            if terminated or truncated:
+                stops += info["stopped"]
+                assert info["stopped"] or not terminated or env_id != "Hopper-v5"
+                break
+    if env_id == "Hopper-v5":
+        assert stops == 5
