@@ -29,6 +29,7 @@ import numpy as np
 
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
+from .evaluation import kl_per_state
 from .rift import ConvergenceWarning, SoftSolution, soft_backup
 
 __all__ = ["soft_bellman_sweep", "soft_value_iteration_sparse", "modified_policy_iteration_sparse", "contraction_modulus"]
@@ -148,58 +149,28 @@ def soft_value_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, p
     Stops when ``kappa / (1 - kappa) ||V_{k+1} - V_k||_inf <= tol`` (module docstring),
     which guarantees ``||V - V*||_inf <= tol``. Returns a :class:`~rift_core.rift.SoftSolution`
     whose ``policy`` is the soft-greedy policy of the final ``Q`` (``alpha > 0``) or
-    the greedy one (``alpha = 0``, ties to the lowest index).
+    the greedy one (``alpha = 0``, ties to the lowest index). This is
+    :func:`modified_policy_iteration_sparse` with no evaluation sweeps, started at ``V0`` (default 0).
     """
-    supervisor.check_matches(mdp)
-    S, A = mdp.n_states, mdp.n_actions
-    x = as_float_array("x", x, (S, A))
-    pi_ref = check_policy("pi_ref", pi_ref, S, A) if validate_policy else np.asarray(pi_ref, dtype=float)
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    kappa = contraction_modulus(mdp, supervisor)
-    factor = kappa / (1.0 - kappa)
-    indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
-    weight = np.ascontiguousarray(pi_ref)
-    x = np.ascontiguousarray(x)
-    V = np.zeros(S) if V0 is None else as_float_array("V0", V0, (S,)).copy()
-    V_new, Q = np.empty(S), np.empty((S, A))
-    floor = 64 * np.finfo(float).eps * factor
-    for it in range(1, max_iterations + 1):
-        d = _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, mdp.gamma, V_new, Q)
-        V, V_new = V_new, V
-        bound = factor * d
-        if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):
-            if bound > tol:
-                warnings.warn(f"soft_value_iteration_sparse stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
-                              ConvergenceWarning, stacklevel=2)
-            break
-    else:
-        raise RuntimeError(f"soft_value_iteration_sparse did not reach tol={tol:g} in {max_iterations} sweeps (last bound {bound:.3g})")
-    if alpha > 0:
-        _, policy, _, log_policy = soft_backup(Q, pi_ref, alpha)
-    else:
-        masked = np.where(pi_ref > 0, Q, -np.inf)
-        policy = np.zeros((S, A))
-        policy[np.arange(S), masked.argmax(axis=1)] = 1.0
-        with np.errstate(divide="ignore"):
-            log_policy = np.log(policy)
-    return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
+    return modified_policy_iteration_sparse(mdp, supervisor, x, pi_ref, alpha, tol=tol, evaluation_sweeps=0,
+                                            max_iterations=max_iterations, V0=V0 if V0 is not None else 0.0,
+                                            validate_policy=validate_policy, _name="soft_value_iteration_sparse")
 
 
 def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                                      tol: float = 1e-8, evaluation_sweeps: int = 20,
-                                     max_iterations: int = 100_000, validate_policy: bool = True) -> SoftSolution:
+                                     max_iterations: int = 100_000, V0=None, validate_policy: bool = True,
+                                     _name: str = "modified_policy_iteration_sparse") -> SoftSolution:
     r"""Modified policy iteration for the soft (``alpha > 0``) or hard (``alpha = 0``) problem.
 
     Each iteration: one full sweep ``V' = T V`` (which also yields the stopping
     bound ``kappa / (1 - kappa) ||V' - V||_inf <= tol``, as in
     :func:`soft_value_iteration_sparse`), the (soft-)greedy policy ``pi`` of its
     ``Q``, then ``evaluation_sweeps`` sweeps of the policy's own operator
-    ``V <- x_pi - alpha KL(pi || pi_ref) + gamma K_pi V``. A greedy policy of the
-    hard problem is deterministic, so its sweeps read one action's row per
-    state: ``A`` times cheaper than a Bellman sweep. Starting from
-    ``V_0 = min(x) / (1 - gamma)``, where ``T V_0 >= V_0``, the iterates rise
+    ``V <- x_pi - alpha KL(pi || pi_ref) + gamma K_pi V`` over a compact copy of
+    the policy's rows (for a deterministic greedy policy, ``A`` times fewer
+    transitions than a Bellman sweep). Starting from the default
+    ``V_0 = min(x, 0) / (1 - gamma)``, where ``T V_0 >= V_0``, the iterates rise
     monotonically to ``V*`` (Puterman, *Markov Decision Processes*, Thm 6.5.5).
     """
     supervisor.check_matches(mdp)
@@ -214,41 +185,44 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
     factor = kappa / (1.0 - kappa)
     indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
     weight = np.ascontiguousarray(pi_ref)
-    V = np.full(S, min(float(x.min()), 0.0) / (1.0 - mdp.gamma))
+    if V0 is None:
+        V = np.full(S, min(float(x.min()), 0.0) / (1.0 - mdp.gamma))
+    else:
+        V = np.broadcast_to(as_float_array("V0", V0), (S,)).copy()
     V_new, Q = np.empty(S), np.empty((S, A))
     floor = 64 * np.finfo(float).eps * factor
-    rows = np.arange(S)
-    sweeps = 0
     for it in range(1, max_iterations + 1):
         d = _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, mdp.gamma, V_new, Q)
-        sweeps += 1
         V, V_new = V_new, V
         bound = factor * d
         if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):
             if bound > tol:
-                warnings.warn(f"modified_policy_iteration_sparse stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
-                              ConvergenceWarning, stacklevel=2)
+                warnings.warn(f"{_name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
+                              ConvergenceWarning, stacklevel=3)
             break
+        if m == 0:
+            continue
+        pi, _ = _greedy(Q, pi_ref, alpha)
+        reward_pi = (pi * x).sum(axis=1)
         if alpha > 0:
-            _, pi, alpha_kl, _ = soft_backup(Q, pi_ref, alpha)
-            reward_pi = (pi * x).sum(axis=1) - alpha_kl
-        else:
-            best = np.where(pi_ref > 0, Q, -np.inf).argmax(axis=1)
-            pi = np.zeros((S, A))
-            pi[rows, best] = 1.0
-            reward_pi = x[rows, best]
-        if m:
-            ptr, idx, val, diag = _policy_rows(indptr, indices, data, cont, stay, pi, mdp.gamma)
+            reward_pi -= alpha * kl_per_state(pi, pi_ref)
+        ptr, idx, val, diag = _policy_rows(indptr, indices, data, cont, stay, pi, mdp.gamma)
         for _ in range(m):
             _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_new)
             V, V_new = V_new, V
     else:
-        raise RuntimeError(f"modified_policy_iteration_sparse did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
+        raise RuntimeError(f"{_name} did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
+    policy, log_policy = _greedy(Q, pi_ref, alpha)
+    return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
+
+
+def _greedy(Q, pi_ref, alpha):
+    """The soft-greedy policy of ``Q`` (``alpha > 0``) or the greedy one on ``pi_ref``'s support, with its log."""
     if alpha > 0:
         _, policy, _, log_policy = soft_backup(Q, pi_ref, alpha)
-    else:
-        policy = np.zeros((S, A))
-        policy[rows, np.where(pi_ref > 0, Q, -np.inf).argmax(axis=1)] = 1.0
-        with np.errstate(divide="ignore"):
-            log_policy = np.log(policy)
-    return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
+        return policy, log_policy
+    S, A = Q.shape
+    policy = np.zeros((S, A))
+    policy[np.arange(S), np.where(pi_ref > 0, Q, -np.inf).argmax(axis=1)] = 1.0
+    with np.errstate(divide="ignore"):
+        return policy, np.log(policy)
