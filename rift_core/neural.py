@@ -19,7 +19,11 @@ otherwise; a time limit is a truncation and bootstraps):
 With ``kl_budget`` set, ``alpha`` is adapted by dual ascent on
 ``alpha (KL - kl_budget)``. The baselines run through the same code: ``avoid``
 (SAC with an entropy bonus and no prior, on ``r_I``), ``finetune`` (starts at
-the prior, no KL term), ``oracle`` (SAC on the hidden task reward).
+the prior, no KL term), ``oracle`` (SAC on the hidden task reward), ``filter``
+(the prior, shielded by a learned stop classifier ``c(s, a) ~ P(stop)``:
+``filter_samples`` candidates are drawn from the prior and the first accepted
+with probability ``1 - c`` is taken, else the least risky) and ``prior`` (the
+prior alone, no learning).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from torch import nn
 __all__ = ["GaussianPolicy", "ResidualPolicy", "gaussian_kl", "squashed_sample", "TrainConfig", "Trainer"]
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-METHODS = ("rift", "avoid", "finetune", "oracle")
+METHODS = ("prior", "rift", "avoid", "finetune", "filter", "oracle")
 
 
 def mlp(n_in: int, n_out: int, hidden: tuple[int, ...]) -> nn.Sequential:
@@ -107,7 +111,7 @@ class TrainConfig:
 
     Attributes
     ----------
-    method: ``rift``, ``avoid``, ``finetune`` or ``oracle`` (see the module docstring).
+    method: ``prior``, ``rift``, ``avoid``, ``finetune``, ``filter`` or ``oracle`` (module docstring).
     alpha: KL weight (``rift``) or entropy temperature (``avoid``, ``oracle``); unused by ``finetune``.
     kl_budget: if set (``rift`` only), ``alpha`` is adapted by dual ascent so that E[KL] tracks it.
     alpha_lr: step size of the dual ascent on ``log alpha``.
@@ -119,6 +123,7 @@ class TrainConfig:
     actor_lr, critic_lr: Adam step sizes.
     tau: Polyak rate of the target critics.
     seed: seeds torch, numpy and the environment.
+    filter_samples: candidate actions the ``filter`` draws from the prior per step.
     """
 
     method: str = "rift"
@@ -135,6 +140,7 @@ class TrainConfig:
     critic_lr: float = 3e-4
     tau: float = 0.005
     seed: int = 0
+    filter_samples: int = 8
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -145,7 +151,7 @@ class TrainConfig:
                 raise ValueError(f"{name} is {v!r}, expected a positive number")
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError(f"gamma is {self.gamma!r}, expected a number in [0, 1)")
-        for name in ("total_steps", "batch_size", "buffer_size"):
+        for name in ("total_steps", "batch_size", "buffer_size", "filter_samples"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} is {v!r}, expected a positive integer")
@@ -168,7 +174,7 @@ class Trainer:
     def __init__(self, env, prior: GaussianPolicy | None, config: TrainConfig):
         if not (np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)):
             raise ValueError("env.action_space must be [-1, 1]^d (rescale actions first)")
-        if config.method in ("rift", "finetune") and prior is None:
+        if config.method in ("prior", "rift", "finetune", "filter") and prior is None:
             raise ValueError(f"method {config.method!r} needs a prior")
         self.env, self.cfg = env, config
         torch.manual_seed(config.seed)
@@ -179,13 +185,19 @@ class Trainer:
         elif config.method == "finetune":
             self.actor = GaussianPolicy(obs_dim, act_dim, config.hidden)
             self.actor.load_state_dict(prior.state_dict())
+        elif config.method in ("prior", "filter"):
+            self.actor = prior
         else:
             self.actor = GaussianPolicy(obs_dim, act_dim, config.hidden)
         self.prior = prior
         self.critics = nn.ModuleList([mlp(obs_dim + act_dim, 1, config.hidden) for _ in range(2)])
         self.targets = nn.ModuleList([mlp(obs_dim + act_dim, 1, config.hidden) for _ in range(2)])
         self.targets.load_state_dict(self.critics.state_dict())
-        self.actor_opt = torch.optim.Adam([p for p in self.actor.parameters() if p.requires_grad], lr=config.actor_lr)
+        trainable = [p for p in self.actor.parameters() if p.requires_grad] if config.method not in ("prior", "filter") else []
+        self.actor_opt = torch.optim.Adam(trainable or [torch.zeros(1, requires_grad=True)], lr=config.actor_lr)
+        # the filter's stop classifier: logit of P(stop | s, a)
+        self.stop_model = mlp(obs_dim + act_dim, 1, config.hidden)
+        self.stop_opt = torch.optim.Adam(self.stop_model.parameters(), lr=config.critic_lr)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=config.critic_lr)
         self.log_alpha = torch.tensor(math.log(config.alpha), requires_grad=False)
         n = config.buffer_size
@@ -207,8 +219,20 @@ class Trainer:
             mu, log_std = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])
             if deterministic:
                 return torch.tanh(mu)[0].numpy()
+            if self.cfg.method == "filter":
+                return self._filtered(obs, mu, log_std)
             a, _, _ = squashed_sample(mu, log_std)
         return a[0].numpy()
+
+    def _filtered(self, obs, mu, log_std) -> np.ndarray:
+        """Rejection sampling from the prior by the learned stop probability (the least risky if all are rejected)."""
+        k = self.cfg.filter_samples
+        cand, _, _ = squashed_sample(mu.expand(k, -1), log_std.expand(k, -1))
+        o = torch.as_tensor(obs, dtype=torch.float32).expand(k, -1)
+        p_stop = torch.sigmoid(self.stop_model(torch.cat([o, cand], dim=-1))[:, 0]).numpy()
+        accept = self.rng.uniform(size=k) >= p_stop
+        i = int(np.argmax(accept)) if accept.any() else int(np.argmin(p_stop))
+        return cand[i].numpy()
 
     def _store(self, obs, act, rew, nxt, term):
         i = self.ptr
@@ -225,6 +249,15 @@ class Trainer:
         cfg = self.cfg
         idx = self.rng.integers(0, self.size, size=cfg.batch_size)
         b = {k: torch.as_tensor(v[idx]) for k, v in self.buffer.items()}
+        if cfg.method == "prior":
+            return {}
+        if cfg.method == "filter":  # fit the stop classifier: a stop is learner reward -1
+            logits = self.stop_model(torch.cat([b["obs"], b["act"]], dim=-1))[:, 0]
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, (b["rew"] < 0).float())
+            self.stop_opt.zero_grad()
+            loss.backward()
+            self.stop_opt.step()
+            return {"stop_loss": float(loss.detach())}
         alpha = self.log_alpha.exp()
         with torch.no_grad():
             mu, log_std = self.actor(b["next"])
@@ -300,6 +333,7 @@ class Trainer:
         return {"config": asdict(self.cfg), "actor": self.actor.state_dict(), "critics": self.critics.state_dict(),
                 "targets": self.targets.state_dict(), "actor_opt": self.actor_opt.state_dict(),
                 "critic_opt": self.critic_opt.state_dict(), "log_alpha": self.log_alpha.clone(),
+                "stop_model": self.stop_model.state_dict(), "stop_opt": self.stop_opt.state_dict(),
                 "buffer": {k: v[: self.size].copy() for k, v in self.buffer.items()}, "ptr": self.ptr,
                 "size": self.size, "step": self.step, "episodes": list(self.episodes), "updates": list(self.updates),
                 "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
@@ -328,6 +362,8 @@ class Trainer:
         self.actor_opt.load_state_dict(s["actor_opt"])
         self.critic_opt.load_state_dict(s["critic_opt"])
         self.log_alpha = s["log_alpha"]
+        self.stop_model.load_state_dict(s["stop_model"])
+        self.stop_opt.load_state_dict(s["stop_opt"])
         for k, v in s["buffer"].items():
             self.buffer[k][: len(v)] = v
         self.ptr, self.size, self.step = s["ptr"], s["size"], s["step"]
