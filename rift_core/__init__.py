@@ -14,7 +14,9 @@ The tabular core is exact (linear solves and contraction fixed points):
 Learning from data: :mod:`rift_core.sampling` (e-stop trajectories),
 :mod:`rift_core.learning` (sample-based RIFT), :mod:`rift_core.linear` (linear RIFT).
 Scale: :mod:`rift_core.sparse` (10^6-state solvers, needs numba) and
-:mod:`rift_core.batched` (many small MDPs at once). Stored results:
+:mod:`rift_core.batched` (many small MDPs at once). Continuous control:
+:mod:`rift_core.gym_envs` (PointNav), :mod:`rift_core.estop` (the e-stop wrapper
+and supervisors), :mod:`rift_core.neural` (neural RIFT, torch). Stored results:
 :mod:`rift_core.provenance`, :mod:`rift_core.experiments`.
 """
 

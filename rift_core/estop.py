@@ -27,7 +27,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["EStop", "Supervisor", "SafetySupervisor", "RandomSupervisor", "Noisy", "Delayed",
+__all__ = ["EStop", "Supervisor", "SafetySupervisor", "ValueGapSupervisor", "RandomSupervisor", "Noisy", "Delayed",
            "point_nav_safety", "hopper_safety", "half_cheetah_safety"]
 
 
@@ -60,6 +60,40 @@ class SafetySupervisor(Supervisor):
             self.reason = f"{self.name}: clearance {c:.3f} <= margin {self.margin:g}"
             return True
         return False
+
+
+class ValueGapSupervisor(Supervisor):
+    r"""Precise, RLIF-style stops judged by an expert critic: stop when
+    ``Q*(s, a) < Q*(s, pi*(s)) - delta``.
+
+    ``q(obs, action) -> float`` is the expert's action value and
+    ``best_action(obs)`` its greedy action; :func:`value_gap_from_trainer` builds both
+    from a trained :class:`~rift_core.neural.Trainer` (e.g. the ``oracle``).
+    """
+
+    def __init__(self, q: Callable, best_action: Callable, delta: float):
+        if not delta >= 0:
+            raise ValueError(f"delta is {delta}, expected a number >= 0")
+        self.q, self.best_action, self.delta = q, best_action, float(delta)
+
+    def __call__(self, obs, action, next_obs, info) -> bool:
+        gap = self.q(obs, self.best_action(obs)) - self.q(obs, action)
+        if gap > self.delta:
+            self.reason = f"value gap {gap:.3f} > delta {self.delta:g}"
+            return True
+        return False
+
+
+def value_gap_from_trainer(trainer, delta: float) -> ValueGapSupervisor:
+    """A :class:`ValueGapSupervisor` whose expert is ``trainer`` (its twin-critic minimum and its mean action)."""
+    import torch
+
+    def q(obs, action):
+        with torch.no_grad():
+            x = torch.as_tensor(np.concatenate([obs, action]), dtype=torch.float32)[None]
+            return float(torch.stack([c(x)[0, 0] for c in trainer.critics]).min())
+
+    return ValueGapSupervisor(q, lambda obs: trainer.act(obs, deterministic=True), delta)
 
 
 class RandomSupervisor(Supervisor):

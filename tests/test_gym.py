@@ -154,3 +154,30 @@ def test_mujoco_safety_supervisors_on_short_rollouts(env_id, safety, action_dim)
                 break
     if env_id == "Hopper-v5":
         assert stops == 5
+
+
+def test_value_gap_supervisor_stops_actions_far_from_the_expert():
+    from rift_core.estop import ValueGapSupervisor
+
+    best = np.array([0.5, -0.2])
+    sup = ValueGapSupervisor(lambda o, a: -float(np.sum((np.asarray(a) - best) ** 2)), lambda o: best, delta=0.1)
+    assert not sup(None, best + 0.1, None, {})            # gap 0.02
+    assert sup(None, best + 0.5, None, {}) and "value gap" in sup.reason  # gap 0.5
+    with pytest.raises(ValueError, match="delta is -1"):
+        ValueGapSupervisor(lambda o, a: 0.0, lambda o: best, delta=-1)
+
+
+def test_value_gap_from_a_trained_expert_runs():
+    import torch
+
+    from rift_core.estop import value_gap_from_trainer
+    from rift_core.neural import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    expert = Trainer(EStop(PointNavEnv(), Never()), None, TrainConfig(method="oracle", total_steps=200, learning_starts=50, batch_size=32)).train()
+    sup = value_gap_from_trainer(expert, delta=0.05)
+    env = EStop(PointNavEnv(), sup)
+    obs, _ = env.reset(seed=0)
+    best = expert.act(obs, deterministic=True)
+    assert not sup(obs, best, None, {})  # the expert's own action has zero gap
+    env.step(np.zeros(2))

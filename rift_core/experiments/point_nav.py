@@ -7,6 +7,9 @@ Commands (each writes atomically, with provenance, under ``--root``, default
   the task reward (no supervisor) stopped at two budgets: ``mediocre`` after
   2,000 steps and ``good`` after 4,000 (on this task SAC's return peaks near
   4,000 steps and then drifts down, so longer is not better).
+- ``python -m rift_core.experiments.point_nav bc`` behaviour-clones ``bc`` from 5
+  demonstrations of ``good`` with Gaussian action noise 0.3 (a third prior,
+  not in the stored grid).
 - ``python -m rift_core.experiments.point_nav run --method rift --supervisor safety --prior good --seed 0``
 - ``python -m rift_core.experiments.point_nav sweep --jobs 2`` runs every
   (method, supervisor, prior, seed) not yet finished; an interrupted sweep loses
@@ -27,7 +30,8 @@ import numpy as np
 
 METHODS = ("prior", "rift", "avoid", "finetune", "filter", "oracle")
 SUPERVISORS = ("safety", "noisy")
-PRIORS = ("good", "mediocre")
+PRIORS = ("good", "mediocre")  # the stored grid
+ALL_PRIORS = PRIORS + ("bc",)
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class RunSpec:
     alpha: float = 0.05
 
     def __post_init__(self):
-        for name, allowed in (("method", METHODS), ("supervisor", SUPERVISORS), ("prior", PRIORS)):
+        for name, allowed in (("method", METHODS), ("supervisor", SUPERVISORS), ("prior", ALL_PRIORS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} is {getattr(self, name)!r}, expected one of {allowed}")
         if self.steps < 1 or self.eval_episodes < 1:
@@ -100,6 +104,58 @@ def train_priors(root: Path, steps_good: int = 4_000, steps_mediocre: int = 2_00
     write_results(out / "priors.json", {"priors": {"good": "good.pt", "mediocre": "mediocre.pt"},
                                         "provenance": provenance({"steps_good": steps_good, "steps_mediocre": steps_mediocre,
                                                                   "seed": seed, "method": "SAC on the task reward"})})
+
+
+def train_bc_prior(root: Path, demos: int = 5, noise: float = 0.3, seed: int = 0) -> None:
+    """Behaviour-clone ``bc`` from noisy demonstrations of the stored ``good`` prior's mean action."""
+    import gymnasium as gym
+    import torch
+
+    from .. import gym_envs  # noqa: F401
+    from ..estop import EStop
+    from ..neural import TrainConfig, Trainer
+    from ..provenance import provenance, write_results
+
+    torch.set_num_threads(1)
+    env = EStop(gym.make("rift/PointNav-v0"), _never())
+    expert = Trainer(env, load_prior(root, "good"), TrainConfig(method="prior"))
+    bc, n = behaviour_cloning(env, expert, demos=demos, noise=noise, seed=seed)
+    torch.save(bc.state_dict(), root / "priors" / "bc.pt")
+    write_results(root / "priors" / "bc.json", {"prior": "bc.pt", "transitions": n,
+                                                "provenance": provenance({"demos": demos, "noise": noise, "seed": seed,
+                                                                          "expert": "good.pt"})})
+
+
+def behaviour_cloning(env, expert, demos: int, noise: float, seed: int, epochs: int = 2000):
+    """Fit a :class:`~rift_core.neural.GaussianPolicy` by maximum likelihood to the pre-tanh actions of
+    ``demos`` episodes of ``expert``'s mean action plus Gaussian noise of scale ``noise``."""
+    import torch
+
+    from ..neural import GaussianPolicy, gaussian_log_prob
+
+    rng = np.random.default_rng(seed)
+    obs_list, act_list = [], []
+    for ep in range(demos):
+        obs, _ = env.reset(seed=10_000 + ep)
+        while True:
+            a = np.clip(expert.act(obs, deterministic=True) + noise * rng.normal(size=2), -0.999, 0.999)
+            obs_list.append(obs)
+            act_list.append(a)
+            obs, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                break
+    X = torch.as_tensor(np.array(obs_list), dtype=torch.float32)
+    U = torch.atanh(torch.as_tensor(np.array(act_list), dtype=torch.float32))
+    torch.manual_seed(seed)
+    bc = GaussianPolicy(X.shape[1], U.shape[1])
+    opt = torch.optim.Adam(bc.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        mu, log_std = bc(X)
+        loss = -gaussian_log_prob(U, mu, log_std).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return bc, len(X)
 
 
 def load_prior(root: Path, name: str):
@@ -197,6 +253,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("priors")
     p.add_argument("--steps", type=int, default=4_000)
+    sub.add_parser("bc")
     r = sub.add_parser("run")
     r.add_argument("--method", required=True)
     r.add_argument("--supervisor", required=True)
@@ -212,6 +269,8 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.command == "priors":
         train_priors(root, steps_good=args.steps)
+    elif args.command == "bc":
+        train_bc_prior(root)
     elif args.command == "run":
         res = run(RunSpec(args.method, args.supervisor, args.prior, args.seed, args.steps), root, progress=True)
         print(json.dumps(res["eval"], indent=1)[:400])
