@@ -80,10 +80,10 @@ def test_standing_still_is_never_stopped_on_point_nav():
 
 
 def test_obstacle_approach_is_stopped_before_contact():
-    env = EStop(PointNavEnv(start=(-0.2, -0.77), start_noise=0.0), point_nav_safety(0.1))
+    env = EStop(PointNavEnv(start=(-0.216, -0.95), start_noise=0.0), point_nav_safety(0.1))
     env.reset(seed=0)
     stopped = False
-    for _ in range(40):  # head straight up into obstacle 0, centred at (-0.2, -0.3)
+    for _ in range(40):  # head straight up into obstacle 0, centred at (-0.216, -0.584)
         _, _, terminated, _, info = env.step(np.array([0.0, 1.0]))
         if terminated:
             stopped = info["stopped"]

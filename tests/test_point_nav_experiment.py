@@ -47,16 +47,17 @@ def test_run_writes_results_with_provenance_and_resumes(root):
 def test_an_interrupted_run_continues_from_its_checkpoint(root):
     from rift_core.neural import TrainConfig, Trainer
 
-    spec = point_nav.RunSpec("avoid", "noisy", "mediocre", seed=1, steps=200, eval_episodes=1)
-    # simulate an interruption after 100 steps: a checkpoint exists, no result yet
-    cfg = TrainConfig(method="avoid", alpha=spec.alpha, total_steps=200, learning_starts=100, seed=1)
+    spec = point_nav.RunSpec("avoid", "noisy", "mediocre", seed=1, steps=600, eval_episodes=1)
+    # simulate an interruption after 300 steps (episodes last at most 200): a checkpoint, no result yet
+    cfg = TrainConfig(method="avoid", alpha=spec.alpha, total_steps=600, learning_starts=300, seed=1)
     t = Trainer(point_nav.make_env("noisy"), point_nav.load_prior(root, "mediocre"), cfg)
-    t.train(steps=100)
+    t.train(steps=300)
+    assert t.episodes
     (root / "checkpoints").mkdir()
     t.save(root / "checkpoints" / f"{spec.name}.pt")
-    result = point_nav.run(spec, root, checkpoint_every=50)
-    assert result["episodes"][: len(t.episodes)] == t.episodes  # the first 100 steps were not redone
-    assert max(e["step"] for e in result["episodes"]) <= 200
+    result = point_nav.run(spec, root, checkpoint_every=100)
+    assert result["episodes"][: len(t.episodes)] == t.episodes  # the first 300 steps were not redone
+    assert all(e["step"] <= 600 for e in result["episodes"]) and result["episodes"][-1]["step"] > 300
 
 
 def test_sweep_skips_finished_runs(root, capsys):
