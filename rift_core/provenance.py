@@ -39,8 +39,12 @@ def provenance(config: dict, command: list[str] | None = None) -> dict:
         except metadata.PackageNotFoundError:
             continue
     status = _git("status", "--porcelain")
+    if command is None:
+        main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        # under ``python -m pkg.mod``, argv[0] is the module's file path: record the -m form instead
+        command = [sys.executable, "-m", main_spec.name, *sys.argv[1:]] if main_spec else [sys.executable, *sys.argv]
     return {
-        "command": " ".join(command if command is not None else [sys.executable, *sys.argv]),
+        "command": " ".join(command),
         "config": config,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
