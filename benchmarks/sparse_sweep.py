@@ -15,7 +15,8 @@ import numpy as np
 
 from _timing import spread
 from rift_core import StopSupervisor, evaluate_policy, tabular_envs
-from rift_core.sparse import _arrays, _sweep, modified_policy_iteration_sparse, soft_value_iteration_sparse
+from rift_core.sparse import (_arrays, _sweep, modified_policy_iteration_sparse, policy_iteration_sparse,
+                              soft_value_iteration_sparse)
 
 
 def main(argv=None):
@@ -50,7 +51,8 @@ def main(argv=None):
     if args.skip_solve:
         return
     for name, solver, kwargs in (("soft value iteration", soft_value_iteration_sparse, {}),
-                                 ("soft modified policy iteration", modified_policy_iteration_sparse, {"evaluation_sweeps": 20})):
+                                 ("soft modified policy iteration", modified_policy_iteration_sparse, {"evaluation_sweeps": 20}),
+                                 ("soft policy iteration (BiCGSTAB)", policy_iteration_sparse, {})):
         t = time.perf_counter()
         sol = solver(mdp, sup, x, pi0, 0.1, tol=args.tol, validate_policy=False, **kwargs)
         print(f"RIFT solve, {name}: {time.perf_counter() - t:.1f} s, {sol.iterations} iterations, "

@@ -8,7 +8,8 @@ from hypothesis import given
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, tabular_envs
 from rift_core.batched import evaluate_batched, solve_rift_batched, stack
 from rift_core.planning import policy_iteration
-from rift_core.sparse import contraction_modulus, modified_policy_iteration_sparse, soft_value_iteration_sparse
+from rift_core.sparse import (contraction_modulus, modified_policy_iteration_sparse, policy_iteration_sparse,
+                              soft_value_iteration_sparse)
 from strategies import instances
 
 
@@ -21,7 +22,7 @@ def _sparse(mdp):
 def test_sparse_solvers_match_dense_soft(inst):
     sparse = _sparse(inst.mdp)
     exact = solve_rift(inst.mdp, inst.supervisor, inst.pi0, inst.alpha)
-    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse):
+    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse, policy_iteration_sparse):
         sol = solver(sparse, inst.supervisor, inst.supervisor.learner_reward(), inst.pi0, inst.alpha, tol=1e-9)
         assert sol.error_bound <= 1e-9
         assert np.abs(sol.V - exact.V).max() <= 1e-9 + 1e-10
@@ -35,7 +36,7 @@ def test_sparse_hard_limit_matches_policy_iteration(semantics):
     x = sup.task_reward(mdp)
     ones = np.full((40, 4), 0.25)
     exact = policy_iteration(mdp, sup, x)
-    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse):
+    for solver in (soft_value_iteration_sparse, modified_policy_iteration_sparse, policy_iteration_sparse):
         sol = solver(_sparse(mdp), sup, x, ones, 0.0, tol=1e-9)
         assert np.abs(sol.V - exact.V).max() <= 1e-9
         assert evaluate_policy(mdp, sup, sol.policy).task_return == pytest.approx(mdp.rho @ exact.V, abs=1e-8)
