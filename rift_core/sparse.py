@@ -150,18 +150,16 @@ def soft_value_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, p
     Stops when ``kappa / (1 - kappa) ||V_{k+1} - V_k||_inf <= tol`` (module docstring),
     which guarantees ``||V - V*||_inf <= tol``. Returns a :class:`~rift_core.rift.SoftSolution`
     whose ``policy`` is the soft-greedy policy of the final ``Q`` (``alpha > 0``) or
-    the greedy one (``alpha = 0``, ties to the lowest index). This is
-    :func:`modified_policy_iteration_sparse` with no evaluation sweeps, started at ``V0`` (default 0).
+    the greedy one (``alpha = 0``, ties to the lowest index). Starts at ``V0`` (default 0).
     """
-    return modified_policy_iteration_sparse(mdp, supervisor, x, pi_ref, alpha, tol=tol, evaluation_sweeps=0,
-                                            max_iterations=max_iterations, V0=V0 if V0 is not None else 0.0,
-                                            validate_policy=validate_policy, _name="soft_value_iteration_sparse")
+    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, 0.0 if V0 is None else V0,
+                    validate_policy, None, "soft_value_iteration_sparse")
 
 
 def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                                      tol: float = 1e-8, evaluation_sweeps: int = 20,
-                                     max_iterations: int = 100_000, V0=None, validate_policy: bool = True,
-                                     _name: str = "modified_policy_iteration_sparse") -> SoftSolution:
+                                     max_iterations: int = 100_000, V0=None,
+                                     validate_policy: bool = True) -> SoftSolution:
     r"""Modified policy iteration for the soft (``alpha > 0``) or hard (``alpha = 0``) problem.
 
     Each iteration: one full sweep ``V' = T V`` (which also yields the stopping
@@ -174,13 +172,58 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
     ``V_0 = min(x, 0) / (1 - gamma)``, where ``T V_0 >= V_0``, the iterates rise
     monotonically to ``V*`` (Puterman, *Markov Decision Processes*, Thm 6.5.5).
     """
+    m = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0)
+
+    def evaluate(ptr, idx, val, diag, reward_pi, V, eps):
+        V_new = np.empty_like(V)
+        for _ in range(m):
+            _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_new)
+            V, V_new = V_new, V
+        return V
+
+    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validate_policy,
+                    evaluate if m else None, "modified_policy_iteration_sparse")
+
+
+def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
+                            tol: float = 1e-8, krylov_rtol: float = 1e-10, max_iterations: int = 1_000,
+                            validate_policy: bool = True) -> SoftSolution:
+    r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs.
+
+    Each iteration: one full sweep ``V' = T V`` (the certified stopping bound, as in
+    :func:`soft_value_iteration_sparse`), the (soft-)greedy policy ``pi`` of its
+    ``Q``, then ``V <- (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))`` solved
+    by BiCGSTAB on the compact matrix of the policy's rows to relative residual
+    ``krylov_rtol`` (looser solves were measured to cost more outer iterations
+    than they save). Policy iteration needs a handful of
+    iterations and each evaluation a few dozen products, against the hundreds of
+    sweeps of value iteration at ``gamma`` near 1. The stopping guarantee does
+    not depend on the evaluations' accuracy.
+    """
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    krylov_rtol = check_scalar("krylov_rtol", krylov_rtol, low=0.0, low_open=True)
+
+    def evaluate(ptr, idx, val, diag, reward_pi, V, bound):
+        S = len(V)
+        M = sp.identity(S, format="csr") - sp.csr_array((val, idx, ptr), shape=(S, S)) - sp.diags_array(diag)
+        V, _ = spla.bicgstab(M, reward_pi, x0=V, rtol=krylov_rtol, atol=0.0, maxiter=10 * S)
+        return np.ascontiguousarray(V)
+
+    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, None, validate_policy,
+                    evaluate, "policy_iteration_sparse")
+
+
+def _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validate_policy, evaluate, name):
+    """The loop shared by the three solvers: a full sweep and its certified bound, then (unless
+    ``evaluate`` is None) an evaluation of the sweep's (soft-)greedy policy."""
     supervisor.check_matches(mdp)
     S, A = mdp.n_states, mdp.n_actions
     x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
     pi_ref = check_policy("pi_ref", pi_ref, S, A) if validate_policy else np.asarray(pi_ref, dtype=float)
     alpha = check_scalar("alpha", alpha, low=0.0)
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    m = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0)
     max_iterations = check_positive_int("max_iterations", max_iterations)
     kappa = contraction_modulus(mdp, supervisor)
     factor = kappa / (1.0 - kappa)
@@ -198,77 +241,20 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
         bound = factor * d
         if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):
             if bound > tol:
-                warnings.warn(f"{_name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
+                warnings.warn(f"{name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
                               ConvergenceWarning, stacklevel=3)
             break
-        if m == 0:
+        if evaluate is None:
             continue
         pi, _ = _greedy(Q, pi_ref, alpha)
         reward_pi = (pi * x).sum(axis=1)
         if alpha > 0:
             reward_pi -= alpha * kl_per_state(pi, pi_ref)
         ptr, idx, val, diag = _policy_rows(indptr, indices, data, cont, stay, pi, mdp.gamma)
-        for _ in range(m):
-            _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_new)
-            V, V_new = V_new, V
+        V = evaluate(ptr, idx, val, diag, reward_pi, V, bound)
+        V_new = np.empty(S)
     else:
-        raise RuntimeError(f"{_name} did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
-    policy, log_policy = _greedy(Q, pi_ref, alpha)
-    return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
-
-
-def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
-                            tol: float = 1e-8, krylov_rtol: float = 1e-10, max_iterations: int = 1_000,
-                            validate_policy: bool = True) -> SoftSolution:
-    r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs.
-
-    Each iteration: one full sweep ``V' = T V`` (the certified stopping bound
-    ``kappa / (1 - kappa) ||V' - V||_inf <= tol``, as in
-    :func:`soft_value_iteration_sparse`), the (soft-)greedy policy ``pi`` of its ``Q``,
-    then ``V <- (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))`` solved by
-    BiCGSTAB to relative residual ``krylov_rtol`` on the compact matrix of the
-    policy's rows. Policy iteration needs a
-    handful of iterations, and each evaluation a few dozen products, against the
-    hundreds of sweeps of value iteration at ``gamma`` near 1. The stopping
-    guarantee does not depend on the evaluation's accuracy.
-    """
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    supervisor.check_matches(mdp)
-    S, A = mdp.n_states, mdp.n_actions
-    x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
-    pi_ref = check_policy("pi_ref", pi_ref, S, A) if validate_policy else np.asarray(pi_ref, dtype=float)
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    krylov_rtol = check_scalar("krylov_rtol", krylov_rtol, low=0.0, low_open=True)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    kappa = contraction_modulus(mdp, supervisor)
-    factor = kappa / (1.0 - kappa)
-    indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
-    weight = np.ascontiguousarray(pi_ref)
-    V = np.full(S, min(float(x.min()), 0.0) / (1.0 - mdp.gamma))
-    V_new, Q = np.empty(S), np.empty((S, A))
-    floor = 64 * np.finfo(float).eps * factor
-    for it in range(1, max_iterations + 1):
-        d = _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, mdp.gamma, V_new, Q)
-        V, V_new = V_new, V
-        bound = factor * d
-        if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):
-            if bound > tol:
-                warnings.warn(f"policy_iteration_sparse stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
-                              ConvergenceWarning, stacklevel=2)
-            break
-        pi, _ = _greedy(Q, pi_ref, alpha)
-        reward_pi = (pi * x).sum(axis=1)
-        if alpha > 0:
-            reward_pi -= alpha * kl_per_state(pi, pi_ref)
-        ptr, idx, val, diag = _policy_rows(indptr, indices, data, cont, stay, pi, mdp.gamma)
-        M = sp.identity(S, format="csr") - sp.csr_array((val, idx, ptr), shape=(S, S)) - sp.diags_array(diag)
-        V, _ = spla.bicgstab(M, reward_pi, x0=V, rtol=krylov_rtol, atol=0.0, maxiter=10 * S)
-        V = np.ascontiguousarray(V)
-    else:
-        raise RuntimeError(f"policy_iteration_sparse did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
+        raise RuntimeError(f"{name} did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
     policy, log_policy = _greedy(Q, pi_ref, alpha)
     return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
 
