@@ -148,15 +148,13 @@ class Delayed(Supervisor):
         if int(k) < 0:
             raise ValueError(f"k is {k}, expected an integer >= 0")
         self.base, self.k = base, int(k)
-        self.queue: deque = deque()
+        self.queue: deque = deque([False] * self.k)  # queue[j]: a stop arriving j steps from now
 
     def reset(self, rng):
         self.base.reset(rng)
         self.queue = deque([False] * self.k)
 
     def __call__(self, obs, action, next_obs, info) -> bool:
-        if not hasattr(self, "queue") or len(self.queue) != self.k:
-            self.queue = deque([False] * self.k)
         self.queue.append(self.base(obs, action, next_obs, info))
         if self.queue.popleft():
             self.reason = f"delayed({self.base.reason}, k={self.k})"

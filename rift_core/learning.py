@@ -101,12 +101,12 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         ridge = check_scalar("ridge", ridge, low=0.0, low_open=True)
         X = phi[data.state, data.action]  # (N, d)
         gram = np.linalg.cholesky(X.T @ X + ridge * np.eye(X.shape[1]))
+        last = {}  # the latest weights, kept for the result
 
         def fit(V):
             y = reward + cont * V[data.next_state]
-            w = np.linalg.solve(gram.T, np.linalg.solve(gram, X.T @ y))
-            fit.w = w
-            return phi @ w
+            last["w"] = np.linalg.solve(gram.T, np.linalg.solve(gram, X.T @ y))
+            return phi @ last["w"]
         threshold = tol
     Q = np.zeros((S, A))
     converged = False
@@ -121,7 +121,7 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
             converged = True
             break
     V, pi, _, _ = soft_backup(Q, pi_ref, alpha)
-    return FittedSoftQ(pi, Q, V, None if features is None else fit.w, counts.reshape(S, A), it, converged)
+    return FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged)
 
 
 @dataclass(frozen=True, eq=False)

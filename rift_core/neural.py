@@ -193,8 +193,9 @@ class Trainer:
         self.critics = nn.ModuleList([mlp(obs_dim + act_dim, 1, config.hidden) for _ in range(2)])
         self.targets = nn.ModuleList([mlp(obs_dim + act_dim, 1, config.hidden) for _ in range(2)])
         self.targets.load_state_dict(self.critics.state_dict())
-        trainable = [p for p in self.actor.parameters() if p.requires_grad] if config.method not in ("prior", "filter") else []
-        self.actor_opt = torch.optim.Adam(trainable or [torch.zeros(1, requires_grad=True)], lr=config.actor_lr)
+        learns_actor = config.method not in ("prior", "filter")
+        self.actor_opt = (torch.optim.Adam([p for p in self.actor.parameters() if p.requires_grad], lr=config.actor_lr)
+                          if learns_actor else None)
         # the filter's stop classifier: logit of P(stop | s, a)
         self.stop_model = mlp(obs_dim + act_dim, 1, config.hidden)
         self.stop_opt = torch.optim.Adam(self.stop_model.parameters(), lr=config.critic_lr)
@@ -331,7 +332,8 @@ class Trainer:
     def state(self) -> dict:
         """Everything needed to resume: networks, optimisers, alpha, replay, counters, logs, RNG."""
         return {"config": asdict(self.cfg), "actor": self.actor.state_dict(), "critics": self.critics.state_dict(),
-                "targets": self.targets.state_dict(), "actor_opt": self.actor_opt.state_dict(),
+                "targets": self.targets.state_dict(),
+                "actor_opt": self.actor_opt.state_dict() if self.actor_opt is not None else None,
                 "critic_opt": self.critic_opt.state_dict(), "log_alpha": self.log_alpha.clone(),
                 "stop_model": self.stop_model.state_dict(), "stop_opt": self.stop_opt.state_dict(),
                 "buffer": {k: v[: self.size].copy() for k, v in self.buffer.items()}, "ptr": self.ptr,
@@ -359,7 +361,8 @@ class Trainer:
         self.actor.load_state_dict(s["actor"])
         self.critics.load_state_dict(s["critics"])
         self.targets.load_state_dict(s["targets"])
-        self.actor_opt.load_state_dict(s["actor_opt"])
+        if self.actor_opt is not None:
+            self.actor_opt.load_state_dict(s["actor_opt"])
         self.critic_opt.load_state_dict(s["critic_opt"])
         self.log_alpha = s["log_alpha"]
         self.stop_model.load_state_dict(s["stop_model"])

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .. import baselines, evaluate_policy, supervisors, tabular_envs
+from .. import StopSupervisor, baselines, evaluate_policy, supervisors, tabular_envs
 from ..learning import empirical_model, fitted_soft_q_iteration
 from ..planning import optimal_task_advantage
 from ..provenance import provenance, write_results
@@ -137,7 +137,7 @@ def learn_all(mdp, sup, pi0, cfg: RobustnessConfig, seed: int) -> dict[str, np.n
                                          step_bonus=cfg.avoid_temperature * np.log(A)).policy,
         "finetune": model.restrict(baselines.finetune(model.mdp, model.supervisor, model.extend(pi0),
                                                       steps=cfg.finetune_steps, learning_rate=cfg.finetune_learning_rate)),
-        "filter": baselines.filter_policy(mdp, base.__class__(model.beta_hat, base.semantics), pi0),
+        "filter": baselines.filter_policy(mdp, StopSupervisor(model.beta_hat, base.semantics), pi0),
         "oracle": baselines.oracle(mdp, base),
     }
     for a in cfg.alphas:
