@@ -33,3 +33,10 @@ def test_batched_checks_smoke(capsys):
 
     batched_checks.main(["--instances", "50"])
     assert "MDPs/s" in capsys.readouterr().out
+
+
+def test_neural_throughput_smoke(capsys):
+    import neural_throughput
+
+    neural_throughput.main(["--steps", "30", "--warmup", "300"])
+    assert "SB3 SAC" in capsys.readouterr().out
