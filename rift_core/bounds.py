@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_scalar
-from .evaluation import action_value
+from .evaluation import action_value, evaluate_policy
 from .mdp import FiniteMDP, StopSupervisor
+from .planning import policy_iteration
 
 __all__ = [
     "reward_span",
@@ -23,6 +24,7 @@ __all__ = [
     "catastrophe_improvement_bound",
     "catastrophe_threshold",
     "precise_gap_bound",
+    "worst_never_stopped_gap",
     "comonotone_states",
     "task_action_value",
 ]
@@ -77,6 +79,24 @@ def precise_gap_bound(gamma: float, delta: float) -> float:
     r"""Theorem 6: a never-stopped policy under ``precise(delta)`` has ``J* - J_r(pi) <= delta / (1 - gamma)``."""
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     return check_scalar("delta", delta, low=0.0) / (1.0 - gamma)
+
+
+def worst_never_stopped_gap(mdp: FiniteMDP, beta) -> float | None:
+    r"""``J* - min_pi J_r(pi)`` over the policies a deterministic supervisor ``beta`` (entries 0 or 1) never stops.
+
+    Those are exactly the policies supported on ``{a : beta[s, a] = 0}``; the
+    minimum is found exactly by policy iteration on ``-r`` restricted to them,
+    and ``J*`` is the unsupervised optimum. This is the left-hand side of
+    Theorem 6 for its worst case. ``None`` if some state has no unstopped action.
+    """
+    beta = np.asarray(beta, dtype=float)
+    allowed = beta == 0
+    if not allowed.any(axis=1).all():
+        return None
+    free = StopSupervisor(np.zeros_like(beta))
+    J_star = float(mdp.rho @ policy_iteration(mdp, free, mdp.r).V)
+    worst = policy_iteration(mdp, free, -mdp.r, mask=allowed).policy
+    return J_star - evaluate_policy(mdp, StopSupervisor(beta), worst).task_return
 
 
 def task_action_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.ndarray:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import soft_backup
-from .sampling import EStopData
+from .sampling import EStopData, rollout
 
 __all__ = ["FittedSoftQ", "fitted_soft_q_iteration", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
 
@@ -93,7 +93,6 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         M = sp.csr_array((cont * inv[pair], (pair, data.next_state)), shape=(S * A, S))
         fit = lambda V: r_hat + (M @ V).reshape(S, A)  # noqa: E731
         threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
-        weights = None
     else:
         phi = as_float_array("features", features)
         if phi.ndim != 3 or phi.shape[:2] != (S, A):
@@ -201,8 +200,6 @@ def iterated_rift(mdp: FiniteMDP, supervisor, pi0, alpha: float, *, rounds: int,
     :func:`fitted_soft_q_iteration` with the prior as reference, on everything
     collected. ``supervisor`` may be a :class:`~rift_core.sampling.DelayedSupervisor`.
     """
-    from .sampling import rollout
-
     rounds = check_positive_int("rounds", rounds)
     rng = np.random.default_rng(seed)
     policy, data = np.asarray(pi0, dtype=float), None

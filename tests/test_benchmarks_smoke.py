@@ -1,6 +1,5 @@
 """The benchmark scripts run end to end at a smoke size (their assertions included)."""
 
-import sys
 from pathlib import Path
 
 import pytest

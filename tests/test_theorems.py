@@ -6,6 +6,7 @@ tolerance eps = 1e-8 / (1 - gamma) (dense-solve rounding; see the notebooks).
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,12 +113,21 @@ def test_theorem6_worst_never_stopped_policy(inst, delta):
     """The worst policy supported on {A* >= -delta} is within delta / (1 - gamma) of J*."""
     mdp = inst.mdp
     sup = supervisors.precise(mdp, delta, semantics=inst.supervisor.semantics)
-    free = StopSupervisor(np.zeros_like(sup.beta))
-    J_star = mdp.rho @ policy_iteration(mdp, free, mdp.r).V
-    worst = policy_iteration(mdp, free, -mdp.r, mask=sup.beta == 0).policy
-    ev = evaluate_policy(mdp, sup, worst)
-    assert ev.p_stop == 0.0
-    assert J_star - ev.task_return <= bounds.precise_gap_bound(mdp.gamma, delta) + _eps(mdp.gamma)
+    gap = bounds.worst_never_stopped_gap(mdp, sup.beta)
+    assert gap is not None  # an optimal action (A* = 0) is never stopped
+    assert gap <= bounds.precise_gap_bound(mdp.gamma, delta) + _eps(mdp.gamma)
+
+
+def test_worst_never_stopped_gap_by_hand():
+    """Corridor, no supervisor: the worst never-stopped policy (stay forever, or fall) loses all of J*."""
+    task = tabular_envs.cliff_corridor(length=3, p_fall=0.5, gamma=0.9)
+    free = np.zeros(task.mdp.r.shape)
+    J_star = task.mdp.rho @ policy_iteration(task.mdp, StopSupervisor(free), task.mdp.r).V
+    worst_J = task.mdp.rho @ policy_iteration(task.mdp, StopSupervisor(free), -task.mdp.r).V
+    assert bounds.worst_never_stopped_gap(task.mdp, free) == pytest.approx(J_star + worst_J, abs=1e-12)
+    blocked = free.copy()
+    blocked[0] = 1.0
+    assert bounds.worst_never_stopped_gap(task.mdp, blocked) is None
 
 
 def test_comonotone_states_by_hand():
