@@ -1,37 +1,46 @@
 """Training throughput (environment steps per second) of the RIFT trainer against Stable-Baselines3 SAC.
 
-Same environment (PointNav with the safety e-stop), same network widths, one
-update per environment step, batch 256, one torch thread, measured in one run
-on the same machine. Each learner trains for ``--steps`` steps after
-``--warmup`` steps that are not timed (both start updating at the same step).
+Side by side in one process on the same machine: the same environment with the
+same e-stop supervisor (PointNav with its safety supervisor, Hopper-v5 with its
+fall supervisor), the same widths for actor and critics, batch 256, one
+gradient update per environment step, one torch thread. Each learner first
+runs ``--warmup`` steps plus 300 updating steps untimed (allocation, caches),
+then ``--steps`` timed steps; each configuration is timed ``--repeats`` times
+and the min and median rates are printed (these machines are noisy).
+
+    python benchmarks/neural_throughput.py --steps 2000 --repeats 3
 """
 
 import argparse
 import time
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 import rift_core.gym_envs  # noqa: F401
-from rift_core.estop import EStop, point_nav_safety
+from rift_core.estop import EStop, hopper_safety, point_nav_safety
 from rift_core.neural import GaussianPolicy, TrainConfig, Trainer
 
+ENVS = {"point_nav": lambda: EStop(gym.make("rift/PointNav-v0"), point_nav_safety(0.1)),
+        "hopper": lambda: EStop(gym.wrappers.RescaleAction(gym.make("Hopper-v5"), -1.0, 1.0), hopper_safety(0.1))}
 
-def rift_rate(hidden, steps, warmup):
-    env = EStop(gym.make("rift/PointNav-v0"), point_nav_safety(0.1))
-    trainer = Trainer(env, GaussianPolicy(7, 2, hidden), TrainConfig(method="rift", hidden=hidden, learning_starts=warmup,
-                                                                     total_steps=warmup + steps, batch_size=256))
-    trainer.train(steps=warmup + 300)  # includes the first updates (allocation, warm caches)
+
+def rift_rate(env_name, hidden, steps, warmup, bf16=False):
+    env = ENVS[env_name]()
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    cfg = TrainConfig(method="rift", hidden=hidden, learning_starts=warmup, total_steps=10**9, batch_size=256, bf16=bf16)
+    trainer = Trainer(env, GaussianPolicy(obs_dim, act_dim, hidden), cfg)
+    trainer.learn(steps=warmup + 300)
     t = time.perf_counter()
-    trainer.train(steps=steps)
+    trainer.learn(steps=steps)
     return steps / (time.perf_counter() - t)
 
 
-def sb3_rate(hidden, steps, warmup):
+def sb3_rate(env_name, hidden, steps, warmup):
     from stable_baselines3 import SAC
 
-    env = EStop(gym.make("rift/PointNav-v0"), point_nav_safety(0.1))
-    model = SAC("MlpPolicy", env, learning_starts=warmup, batch_size=256, train_freq=1, gradient_steps=1,
+    model = SAC("MlpPolicy", ENVS[env_name](), learning_starts=warmup, batch_size=256, train_freq=1, gradient_steps=1,
                 policy_kwargs={"net_arch": list(hidden)}, device="cpu", verbose=0, seed=0)
     model.learn(total_timesteps=warmup + 300)
     t = time.perf_counter()
@@ -41,14 +50,33 @@ def sb3_rate(hidden, steps, warmup):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--widths", nargs="+", type=int, default=[64, 256])
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast configuration")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    for hidden in ((64, 64), (256, 256)):
-        ours = rift_rate(hidden, args.steps, args.warmup)
-        theirs = sb3_rate(hidden, args.steps, args.warmup)
-        print(f"hidden {hidden}: RIFT trainer {ours:6.0f} steps/s | SB3 SAC {theirs:6.0f} steps/s | ratio {ours / theirs:.2f}")
+    print(f"torch {torch.__version__}, 1 thread, bf16 supported: {torch.backends.mkldnn.is_available()}")
+    for env_name in args.envs:
+        for width in args.widths:
+            hidden = (width, width)
+            runs = {"sb3": lambda: sb3_rate(env_name, hidden, args.steps, args.warmup),
+                    "rift": lambda: rift_rate(env_name, hidden, args.steps, args.warmup)}
+            if not args.no_bf16:
+                runs["rift_bf16"] = lambda: rift_rate(env_name, hidden, args.steps, args.warmup, bf16=True)
+            rates = {k: [] for k in runs}
+            for _ in range(args.repeats):  # interleaved, so drifts of the machine hit every learner alike
+                for k, fn in runs.items():
+                    rates[k].append(fn())
+            line = f"{env_name:9s} {width:3d}x{width:<3d}"
+            for k, r in rates.items():
+                line += f" | {k} min {min(r):5.0f} med {np.median(r):5.0f}"
+            for k in runs:
+                if k != "sb3":
+                    line += f" | {k}/sb3 (median) {np.median(rates[k]) / np.median(rates['sb3']):.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ may carry state across an episode (:class:`Delayed`), reset by ``reset()``.
 - ``info["task_reward"]`` is the hidden task reward of the step (0 on a stop,
   which pre-empts the action), ``info["stopped"]`` and ``info["stop_reason"]``
   say whether and why the button was pressed.
+
+Supervisors fail closed: a non-finite observation, action or next observation
+is a stop (the wrapper checks before consulting the supervisor, so a user's
+own supervisor fails closed too), as is a non-finite clearance or value gap.
 """
 
 from __future__ import annotations
@@ -27,8 +31,14 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["EStop", "Supervisor", "SafetySupervisor", "ValueGapSupervisor", "RandomSupervisor", "Noisy", "Delayed",
-           "point_nav_safety", "hopper_safety", "half_cheetah_safety"]
+__all__ = ["EStop", "Supervisor", "FunctionSupervisor", "NeverStop", "SafetySupervisor", "ValueGapSupervisor",
+           "RandomSupervisor", "Noisy", "Delayed", "point_nav_safety", "hopper_safety", "half_cheetah_safety",
+           "inverted_pendulum_safety", "SUPERVISOR_STREAM"]
+
+# EStop seeds the supervisor's stream with SeedSequence([seed, SUPERVISOR_STREAM]), never with the environment's seed
+# alone (which would repeat the environment's own random stream).
+SUPERVISOR_STREAM = 0x5E7E5
+
 
 
 class Supervisor:
@@ -44,6 +54,35 @@ class Supervisor:
         self.rng = rng
 
 
+class FunctionSupervisor(Supervisor):
+    """A plain function ``stop(obs, action, next_obs, info) -> bool`` as a supervisor (what :class:`EStop` makes of
+    a callable that is not a :class:`Supervisor`)."""
+
+    def __init__(self, fn: Callable, name: str | None = None):
+        if not callable(fn):
+            raise TypeError(f"supervisor must be callable, got {type(fn).__name__}")
+        self.fn, self.name = fn, name or getattr(fn, "__name__", "supervisor")
+
+    def __call__(self, obs, action, next_obs, info) -> bool:
+        if self.fn(obs, action, next_obs, info):
+            self.reason = self.name
+            return True
+        return False
+
+
+class NeverStop(Supervisor):
+    """Nobody at the button: never stops (the unsupervised task, and the training of priors)."""
+
+    def __call__(self, obs, action, next_obs, info) -> bool:
+        return False
+
+
+def _nonfinite(name: str, x) -> str | None:
+    x = np.asarray(x, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(x.ravel()))
+    return f"fail-closed: non-finite {name}[{bad[0]}] = {x.ravel()[bad[0]]}" if bad.size else None
+
+
 class SafetySupervisor(Supervisor):
     """Stop when ``danger(next_obs, info)`` is within ``margin`` of the danger set: ``danger <= margin``.
 
@@ -56,6 +95,9 @@ class SafetySupervisor(Supervisor):
 
     def __call__(self, obs, action, next_obs, info) -> bool:
         c = float(self.clearance(next_obs, info))
+        if not np.isfinite(c):
+            self.reason = f"fail-closed: {self.name}: non-finite clearance {c}"
+            return True
         if c <= self.margin:
             self.reason = f"{self.name}: clearance {c:.3f} <= margin {self.margin:g}"
             return True
@@ -67,7 +109,7 @@ class ValueGapSupervisor(Supervisor):
     ``Q*(s, a) < Q*(s, pi*(s)) - delta``.
 
     ``q(obs, action) -> float`` is the expert's action value and
-    ``best_action(obs)`` its greedy action; :func:`value_gap_from_trainer` builds both
+    ``best_action(obs)`` its greedy action; :func:`rift_core.neural.value_gap_from_trainer` builds both
     from a trained :class:`~rift_core.neural.Trainer` (e.g. the ``oracle``).
     """
 
@@ -78,22 +120,13 @@ class ValueGapSupervisor(Supervisor):
 
     def __call__(self, obs, action, next_obs, info) -> bool:
         gap = self.q(obs, self.best_action(obs)) - self.q(obs, action)
+        if not np.isfinite(gap):
+            self.reason = f"fail-closed: non-finite value gap {gap}"
+            return True
         if gap > self.delta:
             self.reason = f"value gap {gap:.3f} > delta {self.delta:g}"
             return True
         return False
-
-
-def value_gap_from_trainer(trainer, delta: float) -> ValueGapSupervisor:
-    """A :class:`ValueGapSupervisor` whose expert is ``trainer`` (its twin-critic minimum and its mean action)."""
-    import torch
-
-    def q(obs, action):
-        with torch.no_grad():
-            x = torch.as_tensor(np.concatenate([obs, action]), dtype=torch.float32)[None]
-            return float(torch.stack([c(x)[0, 0] for c in trainer.critics]).min())
-
-    return ValueGapSupervisor(q, lambda obs: trainer.act(obs, deterministic=True), delta)
 
 
 class RandomSupervisor(Supervisor):
@@ -162,6 +195,13 @@ class Delayed(Supervisor):
         return False
 
 
+def inverted_pendulum_safety(max_angle: float = 0.15, max_position: float = 0.7) -> SafetySupervisor:
+    """InvertedPendulum-v5: stop when the pole's angle ``|obs[1]|`` nears ``max_angle`` rad or the cart's position
+    ``|obs[0]|`` nears ``max_position`` (the environment itself ends the episode at an angle of 0.2)."""
+    return SafetySupervisor(lambda obs, info: min(max_angle - abs(obs[1]), max_position - abs(obs[0])), 0.0,
+                            "pendulum")
+
+
 def point_nav_safety(margin: float = 0.1) -> SafetySupervisor:
     """PointNav: stop a step that ends within ``margin`` of an obstacle (observation entries 4: are the clearances).
 
@@ -188,8 +228,10 @@ def half_cheetah_safety(max_pitch: float = 1.0, margin: float = 0.1) -> SafetySu
 class EStop(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Wrap ``env`` so that its reward is the learner's e-stop reward (see the module docstring)."""
 
-    def __init__(self, env: gym.Env, supervisor: Supervisor, semantics: str = "terminate"):
+    def __init__(self, env: gym.Env, supervisor: Supervisor | Callable, semantics: str = "terminate"):
         gym.utils.RecordConstructorArgs.__init__(self, supervisor=supervisor, semantics=semantics)
+        if not isinstance(supervisor, Supervisor):
+            supervisor = FunctionSupervisor(supervisor)
         gym.Wrapper.__init__(self, env)
         if semantics not in ("terminate", "truncate"):
             raise ValueError(f"semantics is {semantics!r}, expected 'terminate' or 'truncate'")
@@ -197,10 +239,15 @@ class EStop(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError("semantics 'truncate' needs an environment with get_state/set_state to undo a halted step")
         self.supervisor, self.semantics = supervisor, semantics
         self._obs = None
+        self._supervisor_rng = None
 
     def reset(self, *, seed=None, options=None):
+        """Reset the environment and the supervisor. With a ``seed``, the supervisor's stream is
+        ``SeedSequence([seed, SUPERVISOR_STREAM])``, separate from the environment's; without one it continues."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self.supervisor.reset(self.np_random if seed is None else np.random.default_rng(seed))
+        if seed is not None or self._supervisor_rng is None:
+            self._supervisor_rng = np.random.default_rng(None if seed is None else [int(seed), SUPERVISOR_STREAM])
+        self.supervisor.reset(self._supervisor_rng)
         self._obs = obs
         return obs, info
 
@@ -221,9 +268,10 @@ class EStop(gym.Wrapper, gym.utils.RecordConstructorArgs):
         snapshot = self._snapshot() if self.semantics == "truncate" else None
         obs, task_reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
-        stop = bool(self.supervisor(self._obs, action, obs, info))
+        failed = _nonfinite("observation", self._obs) or _nonfinite("action", action) or _nonfinite("next_obs", obs)
+        stop = True if failed else bool(self.supervisor(self._obs, action, obs, info))
         info["stopped"] = stop
-        info["stop_reason"] = self.supervisor.reason if stop else ""
+        info["stop_reason"] = (failed or self.supervisor.reason) if stop else ""
         if stop:
             info["task_reward"] = 0.0  # the stop pre-empts the action
             if self.semantics == "terminate":

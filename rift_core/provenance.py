@@ -31,7 +31,10 @@ def _git(*args: str) -> str | None:
 
 
 def provenance(config: dict, command: list[str] | None = None) -> dict:
-    """The provenance block for a result produced with ``config``."""
+    """The provenance block for a result produced with ``config``.
+
+    The command is recorded as ``python ...``, without the interpreter's absolute
+    path (which says nothing about the result and leaks the machine's layout)."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -42,7 +45,7 @@ def provenance(config: dict, command: list[str] | None = None) -> dict:
     if command is None:
         main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         # under ``python -m pkg.mod``, argv[0] is the module's file path: record the -m form instead
-        command = [sys.executable, "-m", main_spec.name, *sys.argv[1:]] if main_spec else [sys.executable, *sys.argv]
+        command = ["python", "-m", main_spec.name, *sys.argv[1:]] if main_spec else ["python", *sys.argv]
     return {
         "command": " ".join(command),
         "config": config,
@@ -55,21 +58,33 @@ def provenance(config: dict, command: list[str] | None = None) -> dict:
     }
 
 
-def write_results(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (never a half-written file)."""
+def atomic_write(path: str | os.PathLike, write, binary: bool = False) -> Path:
+    """Create ``path`` atomically: ``write(f)`` fills a temporary file in the same folder, which then replaces
+    ``path`` (``os.replace``), so a reader never sees a half-written file, even after SIGKILL."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-            f.write("\n")
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_results(path: str | os.PathLike, payload: dict) -> Path:
+    """Write ``payload`` as strict JSON to ``path`` atomically (never a half-written file; NaN is refused)."""
+
+    def write(f):
+        json.dump(payload, f, indent=1, sort_keys=True, allow_nan=False)
+        f.write("\n")
+
+    return atomic_write(path, write)
 
 
 def read_results(path: str | os.PathLike) -> dict:

@@ -170,14 +170,53 @@ def test_value_gap_supervisor_stops_actions_far_from_the_expert():
 def test_value_gap_from_a_trained_expert_runs():
     import torch
 
-    from rift_core.estop import value_gap_from_trainer
-    from rift_core.neural import TrainConfig, Trainer
+    from rift_core.neural import TrainConfig, Trainer, value_gap_from_trainer
 
     torch.manual_seed(0)
-    expert = Trainer(EStop(PointNavEnv(), Never()), None, TrainConfig(method="oracle", total_steps=200, learning_starts=50, batch_size=32)).train()
+    cfg = TrainConfig(method="oracle", total_steps=200, learning_starts=50, batch_size=32)
+    expert = Trainer(EStop(PointNavEnv(), Never()), None, cfg).learn()
     sup = value_gap_from_trainer(expert, delta=0.05)
     env = EStop(PointNavEnv(), sup)
     obs, _ = env.reset(seed=0)
-    best = expert.act(obs, deterministic=True)
+    best = expert.predict(obs, deterministic=True)[0]
     assert not sup(obs, best, None, {})  # the expert's own action has zero gap
     env.step(np.zeros(2))
+
+
+# ---- failing closed
+@pytest.mark.parametrize("where", ["obs", "action", "next_obs"])
+def test_estop_fails_closed_on_non_finite_inputs(where):
+    from rift_core.estop import NeverStop
+
+    class Corrupt(gym.Wrapper):
+        def step(self, action):
+            obs, r, term, trunc, info = self.env.step(action)
+            return (np.full_like(obs, np.nan) if where == "next_obs" else obs), r, term, trunc, info
+
+        def reset(self, **kw):
+            obs, info = self.env.reset(**kw)
+            return (np.full_like(obs, np.inf) if where == "obs" else obs), info
+
+    env = EStop(Corrupt(PointNavEnv()), NeverStop())
+    env.reset(seed=0)
+    action = np.array([np.nan, 0.0]) if where == "action" else np.zeros(2)
+    _, reward, terminated, _, info = env.step(action)
+    assert info["stopped"] and reward == -1.0 and terminated
+    assert info["stop_reason"].startswith("fail-closed: non-finite")
+
+
+def test_safety_supervisor_fails_closed_on_a_non_finite_clearance():
+    sup = SafetySupervisor(lambda obs, info: float("nan"), 0.1, "broken sensor")
+    assert sup(None, np.zeros(2), np.zeros(7), {}) and "non-finite clearance" in sup.reason
+    from rift_core.estop import ValueGapSupervisor
+
+    gap = ValueGapSupervisor(lambda o, a: float("nan"), lambda o: np.zeros(2), delta=0.1)
+    assert gap(None, np.zeros(2), None, {}) and "non-finite value gap" in gap.reason
+
+
+def test_a_plain_function_is_a_supervisor():
+    env = EStop(PointNavEnv(), lambda obs, action, next_obs, info: bool(action[0] > 0.5))
+    env.reset(seed=0)
+    assert not env.step(np.zeros(2))[4]["stopped"]
+    info = env.step(np.array([1.0, 0.0]))[4]
+    assert info["stopped"] and info["stop_reason"] == "<lambda>"

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = RobustnessConfig(seeds=args.seeds, episodes=args.episodes)
     payload = run(cfg)
-    payload["provenance"] = provenance(config_dict(cfg), [sys.executable, "-m", "rift_core.experiments.robustness", *(argv or sys.argv[1:])])
+    payload["provenance"] = provenance(config_dict(cfg), ["python", "-m", "rift_core.experiments.robustness", *(argv or sys.argv[1:])])
     path = write_results(args.out, payload)
     print(f"wrote {path}")
 

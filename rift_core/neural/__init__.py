@@ -1,0 +1,33 @@
+r"""Neural RIFT for continuous control (torch): bring any Gymnasium environment and a Gaussian prior.
+
+A frozen Gaussian prior ``pi0(a | s) = N(mu0(s), sigma0(s))`` over pre-tanh actions,
+a residual policy whose zero-initialised head starts it exactly at the prior,
+and one off-policy trainer for RIFT and its baselines:
+
+- :mod:`~rift_core.neural.policies`: :class:`GaussianPolicy`, :class:`ResidualPolicy`,
+  :class:`TwinCritic`, :func:`save_policy` / :func:`load_policy`, :func:`prior_from_sb3`;
+- :mod:`~rift_core.neural.losses`: the losses as pure functions;
+- :mod:`~rift_core.neural.buffers`: the replay buffer (with the prior's outputs stored);
+- :mod:`~rift_core.neural.trainer`: :class:`Trainer` and the method table :data:`METHODS`;
+- :mod:`~rift_core.neural.config`: :class:`TrainConfig`;
+- :mod:`~rift_core.neural.evaluation`: :func:`evaluate`;
+- :mod:`~rift_core.neural.imitation`: behaviour cloning, the value-gap supervisor from an expert.
+
+The objective, per state visited, is the book's RIFT objective: stop avoidance
+``E[-stop]`` minus ``alpha KL(pi(.|s) || pi0(.|s))`` (see the neural chapter).
+"""
+
+from .buffers import ReplayBuffer
+from .config import METHOD_NAMES, ConfigError, TrainConfig
+from .evaluation import Evaluation, evaluate
+from .imitation import behaviour_cloning, demonstrations, value_gap_from_trainer
+from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
+from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_policy, prior_from_sb3,
+                       save_policy, squashed_sample)
+from .trainer import METHODS, Method, Trainer
+
+__all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "ReplayBuffer", "TrainConfig", "ConfigError", "Trainer",
+           "Method", "METHODS", "METHOD_NAMES", "Evaluation", "evaluate", "save_policy", "load_policy",
+           "prior_from_sb3", "behaviour_cloning", "demonstrations", "value_gap_from_trainer", "gaussian_kl",
+           "gaussian_log_prob", "squashed_sample", "soft_target", "critic_loss", "rift_actor_loss",
+           "entropy_actor_loss"]

@@ -1,0 +1,72 @@
+"""Behaviour cloning of a Gaussian prior, and an RLIF-style value-gap supervisor from a trained expert."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .policies import GaussianPolicy, gaussian_log_prob
+
+__all__ = ["demonstrations", "behaviour_cloning", "value_gap_from_trainer"]
+
+
+def demonstrations(env, expert, episodes: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(observations, actions)`` of ``episodes`` episodes of ``expert``'s mean action plus Gaussian noise of scale
+    ``noise``, clipped to ``[-0.999, 0.999]`` (so that ``atanh`` is finite); episode ``i`` is reset with seed ``seed + i``."""
+    from .evaluation import _predictor
+
+    rng = np.random.default_rng(seed)
+    act = _predictor(expert, True, seed)
+    obs_list, act_list = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        while True:
+            a = np.asarray(act(obs), dtype=np.float64)
+            a = np.clip(a + noise * rng.normal(size=a.shape), -0.999, 0.999)
+            obs_list.append(obs)
+            act_list.append(a)
+            obs, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                break
+    return np.asarray(obs_list, np.float32), np.asarray(act_list, np.float32)
+
+
+def behaviour_cloning(observations: np.ndarray, actions: np.ndarray, hidden: tuple[int, ...] = (64, 64),
+                      epochs: int = 2000, lr: float = 1e-3, seed: int = 0) -> GaussianPolicy:
+    r"""A :class:`GaussianPolicy` fitted by maximum likelihood to the pre-tanh actions ``atanh(a)``:
+    minimises ``-mean_i log N(atanh(a_i); mu(s_i), sigma(s_i))`` by full-batch Adam for ``epochs`` steps."""
+    obs = np.asarray(observations, np.float32)
+    act = np.asarray(actions, np.float32)
+    if obs.ndim != 2 or act.ndim != 2 or len(obs) != len(act) or len(obs) == 0:
+        raise ValueError(f"observations {obs.shape} and actions {act.shape} must be non-empty (n, d) arrays of equal n")
+    if not (np.isfinite(obs).all() and np.isfinite(act).all()) or np.abs(act).max() >= 1:
+        raise ValueError("observations must be finite and actions finite and strictly inside (-1, 1)")
+    X, U = torch.as_tensor(obs), torch.atanh(torch.as_tensor(act))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = GaussianPolicy(X.shape[1], U.shape[1], hidden)
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    for _ in range(epochs):
+        mu, log_std = policy(X)
+        loss = -gaussian_log_prob(U, mu, log_std).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return policy.eval()
+
+
+def value_gap_from_trainer(trainer, delta: float):
+    """A :class:`~rift_core.estop.ValueGapSupervisor` whose expert is ``trainer``: ``Q*`` its twin-critic minimum,
+    ``pi*`` its mean action (train it as the ``oracle``)."""
+    from ..estop import ValueGapSupervisor
+
+    if trainer.critic is None:
+        raise ValueError(f"a {trainer.cfg.method!r} trainer has no critic to judge value gaps with")
+
+    def q(obs, action):
+        with torch.no_grad():
+            o = torch.as_tensor(np.asarray(obs, np.float32))[None]
+            a = torch.as_tensor(np.asarray(action, np.float32))[None]
+            return float(trainer.critic(o, a).min())
+
+    return ValueGapSupervisor(q, lambda obs: trainer.predict(obs, deterministic=True)[0], delta)
