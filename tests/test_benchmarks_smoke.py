@@ -37,5 +37,6 @@ def test_batched_checks_smoke(capsys):
 def test_neural_throughput_smoke(capsys):
     import neural_throughput
 
-    neural_throughput.main(["--steps", "30", "--warmup", "300"])
-    assert "SB3 SAC" in capsys.readouterr().out
+    neural_throughput.main(["--steps", "30", "--warmup", "300", "--repeats", "1", "--widths", "64"])
+    out = capsys.readouterr().out
+    assert "point_nav" in out and "hopper" in out and "rift_bf16/sb3" in out

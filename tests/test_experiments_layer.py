@@ -1,0 +1,187 @@
+"""The experiment layer: registries, typed specs, the generated command line, locked resumable runs, sweeps."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rift_core.estop import SafetySupervisor
+from rift_core.experiments import (TASKS, RunLockedError, RunSpec, grid, load_runs, make_env, register_supervisor,
+                                   register_task, run, sweep)
+from rift_core.experiments.cli import main as cli
+from rift_core.neural import GaussianPolicy, TrainConfig, save_policy
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+FAST = TrainConfig(method="rift", total_steps=300, learning_starts=100, batch_size=32, log_every=100)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def root(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    save_policy(GaussianPolicy(7, 2), tmp_path / "priors" / "point_nav" / "good.pt")
+    return tmp_path
+
+
+def test_builtin_tasks_are_registered_and_make_rescaled_estop_envs():
+    assert {"point_nav", "hopper", "half_cheetah", "inverted_pendulum"} <= set(TASKS)
+    env = make_env("inverted_pendulum", "safety")
+    assert (env.action_space.low == -1).all() and (env.action_space.high == 1).all()
+    env.reset(seed=0)
+    assert env.step(np.zeros(1))[4]["stopped"] is False
+
+
+def test_a_user_registers_a_task_and_a_supervisor_in_a_few_lines():
+    @register_supervisor("test_cart_position", overwrite=True)
+    def cart(limit: float = 0.5):
+        return SafetySupervisor(lambda obs, info: limit - abs(obs[0]), 0.0, "cart")
+
+    register_task("test_pendulum", "InvertedPendulum-v5", supervisors={"cart": ("test_cart_position", {"limit": 0.2})},
+                  overwrite=True)
+    env = make_env("test_pendulum", "cart")
+    assert env.supervisor.margin == 0.0
+    with pytest.raises(ValueError, match="already registered"):
+        register_task("test_pendulum", "InvertedPendulum-v5")
+    with pytest.raises(ValueError, match="bad parameters"):
+        make_env("test_pendulum", "cart", {"speed": 1})
+
+
+def test_run_spec_validates_and_names_the_field():
+    with pytest.raises(ValueError, match="task is 'mars'") as e:
+        RunSpec(task="mars")
+    assert e.value.field == "task"
+    with pytest.raises(ValueError, match="'psychic'"):
+        RunSpec(supervisor="psychic")
+    with pytest.raises(ValueError, match="eval_episodes is 0"):
+        RunSpec(eval_episodes=0)
+    assert RunSpec(eval_episodes=np.int64(3)).eval_episodes == 3
+
+
+def test_spec_round_trips_and_every_field_changes_the_name():
+    spec = RunSpec(config=FAST)
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+    from dataclasses import replace
+
+    assert replace(spec, config=replace(FAST, total_steps=301)).name != spec.name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--tau", "2"], "argument --tau: tau is 2.0"),
+    (["run", "--buffer-size", "8"], "argument --buffer-size: buffer_size is 8, smaller than batch_size"),
+    (["run", "--method", "dagger"], "argument --method: invalid choice"),
+    (["run", "--seed", "-1"], "argument --seed: seed is -1"),
+    (["run", "--alpha", "x"], "argument --alpha: invalid float value"),
+    (["run", "--supervisor-kwargs", "[1]"], "argument --supervisor-kwargs: expected a JSON object"),
+    (["run", "--task", "mars"], "argument --task: task is 'mars'"),
+    (["sweep", "--seeds", "0"], "--seeds and --jobs must be positive"),
+])
+def test_bad_flags_are_argparse_errors_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_every_field_is_a_flag_with_help_and_default(capsys):
+    with pytest.raises(SystemExit):
+        cli(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    from dataclasses import fields
+
+    for f in [*fields(RunSpec), *fields(TrainConfig)]:
+        if f.name != "config":
+            assert "--" + f.name.replace("_", "-") in text, f.name
+    assert "(default: 0.005)" in text and "{cpu,cuda,auto}" in text
+
+
+def test_run_stores_a_result_recognised_only_by_its_full_spec(root):
+    spec = RunSpec(config=FAST, eval_episodes=2)
+    first = run(spec, root)
+    out = root / "runs" / f"{spec.name}.json"
+    assert first["provenance"]["command"].startswith("python -m rift_core.experiments run ")
+    assert "--total-steps 300" in first["provenance"]["command"]
+    assert not (root / "checkpoints" / f"{spec.name}.pt").exists()
+    assert run(spec, root) == json.loads(out.read_text())  # finished: not run again
+    from dataclasses import replace
+
+    longer = replace(spec, config=replace(FAST, total_steps=400))
+    assert run(longer, root)["episodes"][-1]["step"] <= 400 and len(load_runs(root)) == 2  # a new run, not the old one
+    out.write_text(out.read_text()[:200])  # truncated: not finished, made again (with a warning naming the file)
+    with pytest.warns(UserWarning, match=f"{out.name}: unreadable result"):
+        again = run(spec, root)
+    assert again["episodes"] == first["episodes"]
+
+
+def test_a_locked_run_is_refused(root):
+    from rift_core.experiments.runs import _Lock
+
+    spec = RunSpec(config=FAST, eval_episodes=1)
+    with _Lock(root / "runs" / f"{spec.name}.lock"):
+        with pytest.raises(RunLockedError, match="held by another process"):
+            run(spec, root)
+
+
+def _cli(root, *args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "rift_core.experiments", *args, "--root", str(root)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def test_a_run_killed_with_sigkill_resumes_bit_identical(root, tmp_path):
+    args = ["run", "--total-steps", "1500", "--learning-starts", "100", "--batch-size", "32", "--eval-episodes", "2",
+            "--checkpoint-every", "200", "--no-progress-bar"]
+    other = tmp_path / "whole"
+    (other / "priors").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(root / "priors", other / "priors", dirs_exist_ok=True)
+    assert _cli(other, *args).wait(timeout=300) == 0
+    proc = _cli(root, *args)
+    deadline = time.time() + 240
+    while not list((root / "checkpoints").glob("*.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((root / "checkpoints").glob("*.pt")) and not list((root / "runs").glob("*.json"))
+    assert _cli(root, *args).wait(timeout=300) == 0
+    (a,), (b,) = [list((r / "runs").glob("*.json")) for r in (root, other)]
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert ra["resumed_at_step"] > 0 and rb["resumed_at_step"] == 0
+    for key in ("episodes", "updates", "eval"):
+        assert ra[key] == rb[key], key
+
+
+def test_sweep_workers_end_when_the_sweep_is_killed(root):
+    import psutil
+
+    proc = _cli(root, "sweep", "--methods", "rift", "--seeds", "2", "--jobs", "2", "--total-steps", "100000",
+                "--learning-starts", "100", "--batch-size", "32")
+    deadline = time.time() + 120
+    children = []
+    while len(children) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+        children = [c for c in psutil.Process(proc.pid).children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+    assert len(children) >= 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive
+
+
+def test_grid_sweep_and_load_runs(root):
+    base = RunSpec(config=FAST, eval_episodes=1)
+    specs = grid(base, methods=("prior", "rift", "avoid"), supervisors=("safety", "noisy"), seeds=(0, 1))
+    assert len(specs) == 12 and {s.prior for s in specs if s.config.method == "avoid"} == {"none"}
+    sweep(specs[:3], root)
+    df = load_runs(root)
+    assert len(df) == 3 and {"task_return", "stops_per_1000_steps", "method", "seed", "git_commit"} <= set(df.columns)
