@@ -1,4 +1,4 @@
-r"""E-stops for Gymnasium environments: the :class:`EStop` wrapper and supervisors (DESIGN §5, §7).
+r"""E-stops for Gymnasium environments: the :class:`EStop` wrapper and supervisors.
 
 A supervisor is a callable ``supervisor(obs, action, next_obs, info) -> bool``:
 shown the step the agent is about to take (simulated: the wrapper steps the

@@ -323,3 +323,9 @@ def test_prior_from_sb3_has_the_same_pre_tanh_law():
     torch.testing.assert_close(log_std, log_std_sb3, rtol=0, atol=0)
     mu_r, log_std_r = ResidualPolicy(prior)(obs)  # the residual starts exactly at the SB3 prior, clamp included
     assert torch.equal(mu_r, mu) and torch.equal(log_std_r, log_std)
+
+
+def test_tensorboard_logs_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="rift", **SMALL)).learn(log_dir=tmp_path)
+    assert list(tmp_path.glob("events.out.tfevents.*"))

@@ -19,6 +19,8 @@ the run spec override the alias's).
 from __future__ import annotations
 
 import inspect
+
+import numpy as np
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -104,7 +106,7 @@ def make_env(task: str, supervisor: str = "never", supervisor_kwargs: Mapping | 
     t = TASKS[task]
     env = gym.make(t.env_id, **{**dict(t.env_kwargs), **dict(env_kwargs or {})})
     if t.rescale_actions:
-        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+        env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
     name, params = resolve_supervisor(task, supervisor, supervisor_kwargs)
     return EStop(env, make_supervisor(name, **params), semantics)
 

@@ -37,10 +37,15 @@ POLICY_FORMAT = "rift_core.policy/1"
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
 
 
+def _activation(name: str) -> nn.Module:
+    # in place where torch offers it: the trunk owns its intermediate tensors
+    return nn.Tanh() if name == "tanh" else ACTIVATIONS[name](inplace=True)
+
+
 def _trunk(n_in: int, hidden: tuple[int, ...], activation: str) -> nn.Sequential:
     layers, last = [], n_in
     for h in hidden:
-        layers += [nn.Linear(last, h), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(last, h), _activation(activation)]
         last = h
     return nn.Sequential(*layers)
 
@@ -50,12 +55,15 @@ def gaussian_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) 
     return (-0.5 * ((u - mu) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def squashed_sample(mu: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None):
+def squashed_sample(mu: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None,
+                    log_prob: bool = True):
     r"""``u = mu + sigma * eps`` (reparameterised, ``eps ~ N(0, I)`` from ``generator``), ``a = tanh(u)``, and
     ``log pi(a | s) = log N(u; mu, sigma) - sum_i log(1 - tanh(u_i)^2)``, the correction computed stably as
-    ``2 (log 2 - u - softplus(-2u))``. Returns ``(a, u, log_prob)``."""
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+    ``2 (log 2 - u - softplus(-2u))``. Returns ``(a, u, log_prob)`` (``log_prob`` is ``None`` if not asked for)."""
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     u = mu + log_std.exp() * eps
+    if not log_prob:
+        return torch.tanh(u), u, None
     correction = (2 * (math.log(2.0) - u - nn.functional.softplus(-2 * u))).sum(-1)
     return torch.tanh(u), u, gaussian_log_prob(u, mu, log_std) - correction
 
@@ -70,7 +78,7 @@ class _Predicts:
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         single = x.ndim == 1
         mu, log_std = self(x[None] if single else x)
-        a = torch.tanh(mu) if deterministic else squashed_sample(mu, log_std, generator)[0]
+        a = torch.tanh(mu) if deterministic else squashed_sample(mu, log_std, generator, log_prob=False)[0]
         a = a.numpy()
         return (a[0] if single else a), None
 
@@ -158,7 +166,7 @@ class TwinCritic(nn.Module):
                 w, b = w.detach(), b.detach()
             x = torch.baddbmm(b, x, w)
             if i < last:
-                x = torch.relu(x)
+                x = torch.relu_(x)
         return x[..., 0]
 
 

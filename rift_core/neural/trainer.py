@@ -272,6 +272,7 @@ class Trainer:
         self._obs = self._envs.reset()
         self._ep = np.zeros((self._envs.n, 3))  # per environment: task return, stops, length
         self._update_credit = 0.0
+        self._obs_prior = None  # the prior's outputs at self._obs, when already computed
         self._last_stats: dict = {}
         self._update = {"actor_critic": self._update_actor_critic, "stop_classifier": self._update_stop_classifier,
                         "none": None}[method.learns]
@@ -282,20 +283,22 @@ class Trainer:
         """The current KL weight (entropy temperature for avoid and oracle)."""
         return float(self.log_alpha.exp())
 
-    def _policy_action(self, x: torch.Tensor, deterministic: bool, generator, np_rng):
+    def _policy_action(self, x: torch.Tensor, deterministic: bool, generator, np_rng, prior_out=None):
         """Actions for observations ``x`` (n, obs_dim) and, for rift, the prior's outputs at ``x``."""
-        prior_out = self.prior(x) if self.method.regulariser == "kl" else None
+        if self.method.regulariser == "kl" and prior_out is None:
+            prior_out = self.prior(x)
         mu, log_std = self.actor(x, prior_out) if prior_out is not None else self.actor(x)
         if deterministic:
             return torch.tanh(mu), prior_out
         if self.method.acts == "filter":
             return self._filtered(x, mu, log_std, generator, np_rng), prior_out
-        return squashed_sample(mu, log_std, generator)[0], prior_out
+        return squashed_sample(mu, log_std, generator, log_prob=False)[0], prior_out
 
     def _filtered(self, x, mu, log_std, generator, np_rng) -> torch.Tensor:
         """Rejection sampling from the prior by the learned stop probability (the least risky if all are rejected)."""
         n, k = x.shape[0], self.cfg.filter_samples
-        cand = squashed_sample(mu[:, None].expand(n, k, -1), log_std[:, None].expand(n, k, -1), generator)[0]
+        cand = squashed_sample(mu[:, None].expand(n, k, -1), log_std[:, None].expand(n, k, -1), generator,
+                               log_prob=False)[0]
         p_stop = torch.sigmoid(self.stop_model(x[:, None].expand(n, k, -1).reshape(n * k, -1),
                                                cand.reshape(n * k, -1))[0]).reshape(n, k).cpu().numpy()
         accept = np_rng.uniform(size=(n, k)) >= p_stop
@@ -354,7 +357,7 @@ class Trainer:
             prior_out = (b["mu0"], b["log_std0"]) if reg == "kl" else None
             mu, log_std = self.actor(b["obs"], prior_out) if reg == "kl" else self.actor(b["obs"])
             mu, log_std = mu.float(), log_std.float()
-            a, _, logp = squashed_sample(mu, log_std, self._update_gen)
+            a, _, logp = squashed_sample(mu, log_std, self._update_gen, log_prob=reg == "entropy")
             q_pi = self.critic(b["obs"], a, detach=True).float()
         kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
         loss_pi = rift_actor_loss(q_pi, kl, alpha) if reg == "kl" else \
@@ -393,7 +396,7 @@ class Trainer:
                                          dtype=torch.float32)
                 prior_out = None
             else:
-                action, prior_out = self._policy_action(x, False, self._act_gen, self._act_rng)
+                action, prior_out = self._policy_action(x, False, self._act_gen, self._act_rng, self._obs_prior)
             action_np = action.cpu().numpy()
             stored, reward, term, done, task_reward, stopped, nxt = self._envs.step(action_np)
             if not np.isfinite(stored).all():
@@ -408,6 +411,8 @@ class Trainer:
                 nxt_prior = self.prior(torch.as_tensor(stored, device=self.device))
                 fields.update(mu0=prior_out[0].cpu(), log_std0=prior_out[1].cpu(),
                               next_mu0=nxt_prior[0].cpu(), next_log_std0=nxt_prior[1].cpu())
+                # the prior at the next acting observation: the same as at s' unless an episode restarted
+                self._obs_prior = self.prior(torch.as_tensor(nxt, device=self.device)) if done.any() else nxt_prior
             self.buffer.add(**fields)
         self._ep += np.stack([task_reward, stopped, np.ones(n)], axis=1)
         self.step += n
@@ -558,6 +563,7 @@ class Trainer:
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise ValueError(f"{path}: checkpoint does not fit this trainer ({type(e).__name__}: {e})") from e
         # resume at the start of the episode that was current: same seed, same first observation
+        self._obs_prior = None
         self._obs = self._envs.reset(seed=s["episode_seed"]) if s["exact_resume"] else self._envs.reset()
         if not s["exact_resume"]:
             self._ep[:] = 0.0
