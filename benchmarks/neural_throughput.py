@@ -14,16 +14,13 @@ and the min and median rates are printed (these machines are noisy).
 import argparse
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-import rift_core.gym_envs  # noqa: F401
-from rift_core.estop import EStop, hopper_safety, point_nav_safety
+from rift_core.experiments import make_env
 from rift_core.neural import GaussianPolicy, TrainConfig, Trainer
 
-ENVS = {"point_nav": lambda: EStop(gym.make("rift/PointNav-v0"), point_nav_safety(0.1)),
-        "hopper": lambda: EStop(gym.wrappers.RescaleAction(gym.make("Hopper-v5"), -1.0, 1.0), hopper_safety(0.1))}
+ENVS = {"point_nav": lambda: make_env("point_nav", "safety"), "hopper": lambda: make_env("hopper", "safety")}
 
 
 def rift_rate(env_name, hidden, steps, warmup, bf16=False):
