@@ -360,8 +360,12 @@ class Trainer:
             a, _, logp = squashed_sample(mu, log_std, self._update_gen, log_prob=reg == "entropy")
             q_pi = self.critic(b["obs"], a, detach=True).float()
         kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
-        loss_pi = rift_actor_loss(q_pi, kl, alpha) if reg == "kl" else \
-            entropy_actor_loss(q_pi, logp, alpha if reg == "entropy" else 0.0)
+        if reg == "kl":
+            loss_pi = rift_actor_loss(q_pi, kl, alpha)
+        elif reg == "entropy":
+            loss_pi = entropy_actor_loss(q_pi, logp, alpha)
+        else:  # plain fine-tuning: no regulariser
+            loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
         self.actor_opt.zero_grad(set_to_none=True)
         loss_pi.backward()
         self.actor_opt.step()
