@@ -329,3 +329,19 @@ def test_tensorboard_logs_when_installed(tmp_path):
     pytest.importorskip("tensorboard")
     Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="rift", **SMALL)).learn(log_dir=tmp_path)
     assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_critic_check_compares_with_monte_carlo_values():
+    from rift_core.gym_envs import PointNavEnv
+    from rift_core.neural.diagnostics import critic_check
+
+    trainer = Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="rift", **SMALL)).learn()
+    env = EStop(PointNavEnv(max_steps=10_000), point_nav_safety(0.1))
+    check = critic_check(trainer, env, states=4, rollouts=3, horizon=50, seed=1)
+    s = check.summary()
+    assert s["states"] == 4 and np.all(check.mc_data <= 0) and np.all(check.mc_data >= -1)
+    assert np.all(check.mc_far <= 0) and np.all(check.nn_far >= 0)
+    with pytest.raises(ValueError, match="no critic"):
+        critic_check(Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="prior", **SMALL)), env)
+    with pytest.raises(ValueError, match="states is 0"):
+        critic_check(trainer, env, states=0)

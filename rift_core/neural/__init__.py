@@ -11,7 +11,8 @@ and one off-policy trainer for RIFT and its baselines:
 - :mod:`~rift_core.neural.trainer`: :class:`Trainer` and the method table :data:`METHODS`;
 - :mod:`~rift_core.neural.config`: :class:`TrainConfig`;
 - :mod:`~rift_core.neural.evaluation`: :func:`evaluate`;
-- :mod:`~rift_core.neural.imitation`: behaviour cloning, the value-gap supervisor from an expert.
+- :mod:`~rift_core.neural.imitation`: behaviour cloning, the value-gap supervisor from an expert;
+- :mod:`~rift_core.neural.diagnostics`: :func:`critic_check`, the critic against Monte-Carlo values off the data.
 
 The objective, per state visited, is the book's RIFT objective: stop avoidance
 ``E[-stop]`` minus ``alpha KL(pi(.|s) || pi0(.|s))`` (see the neural chapter).
@@ -21,6 +22,7 @@ from .buffers import ReplayBuffer
 from .config import METHOD_NAMES, ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
 from .imitation import behaviour_cloning, demonstrations, value_gap_from_trainer
+from .diagnostics import CriticCheck, critic_check
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
 from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_policy, prior_from_sb3,
                        save_policy, squashed_sample)
@@ -30,4 +32,4 @@ __all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "ReplayBuffer", "Tr
            "Method", "METHODS", "METHOD_NAMES", "Evaluation", "evaluate", "save_policy", "load_policy",
            "prior_from_sb3", "behaviour_cloning", "demonstrations", "value_gap_from_trainer", "gaussian_kl",
            "gaussian_log_prob", "squashed_sample", "soft_target", "critic_loss", "rift_actor_loss",
-           "entropy_actor_loss"]
+           "entropy_actor_loss", "critic_check", "CriticCheck"]
