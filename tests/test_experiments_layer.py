@@ -185,3 +185,12 @@ def test_grid_sweep_and_load_runs(root):
     sweep(specs[:3], root)
     df = load_runs(root)
     assert len(df) == 3 and {"task_return", "stops_per_1000_steps", "method", "seed", "git_commit"} <= set(df.columns)
+
+
+def test_critic_optimism_command_smoke(capsys):
+    from rift_core.experiments import critic_optimism
+
+    prior = REPO / "notebooks" / "results" / "neural" / "priors" / "point_nav" / "good.pt"
+    rows = critic_optimism.main(["--prior", str(prior), "--methods", "rift", "--seeds", "1", "--steps", "200",
+                                 "--states", "2", "--rollouts", "2", "--horizon", "20"])
+    assert len(rows) == 1 and rows[0]["states"] == 2 and '"method": "rift"' in capsys.readouterr().out
