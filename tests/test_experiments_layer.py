@@ -194,3 +194,13 @@ def test_critic_optimism_command_smoke(capsys):
     rows = critic_optimism.main(["--prior", str(prior), "--methods", "rift", "--seeds", "1", "--steps", "200",
                                  "--states", "2", "--rollouts", "2", "--horizon", "20"])
     assert len(rows) == 1 and rows[0]["states"] == 2 and '"method": "rift"' in capsys.readouterr().out
+
+
+def test_grid_sweep_and_save_policy_refuse_bad_input(root, tmp_path):
+    with pytest.raises(ValueError, match=r"methods has \['dagger'\]") as e:
+        grid(RunSpec(config=FAST), methods=("rift", "dagger"))
+    assert e.value.field == "methods"
+    with pytest.raises(ValueError, match="jobs is 0"):
+        sweep([], root, jobs=0)
+    with pytest.raises(TypeError, match="policy is a str"):
+        save_policy("not a policy", tmp_path / "p.pt")

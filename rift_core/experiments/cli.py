@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import typing
-from dataclasses import MISSING, fields, is_dataclass, replace
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 from ..neural.config import ConfigError, TrainConfig

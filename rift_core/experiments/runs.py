@@ -20,12 +20,11 @@ import hashlib
 import json
 import operator
 import os
-import sys
 import threading
 import time
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -294,6 +293,10 @@ def grid(base: RunSpec, *, methods: Iterable[str] = ("rift",), supervisors: Iter
 
     from ..neural import METHODS
 
+    methods = list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError("methods", f"has {unknown}, expected names from {tuple(METHODS)}")
     specs = []
     for m in methods:
         for sup in (supervisors or [base.supervisor]):
@@ -314,6 +317,8 @@ def sweep(specs: Iterable[RunSpec], root: str | os.PathLike = DEFAULT_ROOT, *, j
     (``ray.util.concurrent.futures.RayExecutor``) with ``root`` on a shared file
     system: each run's lock keeps two workers from running it at once.
     """
+    if executor is None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs is {jobs!r}, expected a positive integer")
     root = Path(root)
     specs = list(specs)
     todo = [s for s in specs if finished_result(root / "runs" / f"{s.name}.json", s) is None]

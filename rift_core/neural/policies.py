@@ -204,6 +204,8 @@ def save_policy(policy, path: str | os.PathLike, metadata: dict | None = None) -
     from ..provenance import atomic_write
 
     policy = getattr(policy, "actor", policy)
+    if not isinstance(policy, (GaussianPolicy, ResidualPolicy)):
+        raise TypeError(f"policy is a {type(policy).__name__}, expected a GaussianPolicy, a ResidualPolicy or a Trainer")
     payload = {"format": POLICY_FORMAT, **_policy_payload(policy), "metadata": dict(metadata or {})}
     return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
 
