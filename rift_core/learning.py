@@ -1,22 +1,28 @@
-r"""Learning RIFT from e-stop data, without the model (DESIGN §3, sample-based RIFT).
+r"""Learning RIFT from e-stop data, without the model: sample-based and linear RIFT.
 
 :func:`fitted_soft_q_iteration` is the sample-based RIFT learner. On a dataset
 of transitions ``(s, a, stopped, s', terminal)`` it iterates
 
-    Q(s, a) <- mean over the (s, a) rows of  [ -stopped + gamma (1 - terminal) V(s') ]
+    Q(s, a) <- an estimate from the (s, a) rows of  [ -stopped + gamma (1 - terminal) V(s') ]
     V(s)    =  alpha log sum_a pi_ref(a | s) exp(Q(s, a) / alpha)
 
 (the prior-weighted soft target; a stop under ``terminate`` is a terminal
-transition with reward -1, a time limit bootstraps). Pairs the data never
-visit keep ``Q = 0``: nothing seen there has been stopped. With ``features``
-the mean is replaced by a ridge least-squares fit of ``Q_w = w . phi(s, a)``,
-and the policy ``pi ∝ pi_ref exp(w . phi / alpha)`` is log-linear: this is
-sample-based *linear* RIFT, and with one-hot features it is the tabular learner.
+transition with reward -1, a time limit bootstraps). The estimate is safe by
+default: the lowest value consistent with the data at confidence ``1 - delta``
+(``pessimism="lcb"``), so a pair the data never visit takes its worst outcome
+and the policy does not move towards it; the book's chapter ``safe-learning``
+proves the guarantee this buys. ``pessimism="spibb"`` keeps the prior's
+probabilities on rarely seen pairs instead, and ``pessimism="none"`` is the
+plain empirical mean, optimistic where there are no data. With ``features``
+the estimate is a ridge least-squares fit of ``Q_w = w . phi(s, a)``, and the
+policy ``pi ∝ pi_ref exp(w . phi / alpha)`` is log-linear: this is
+sample-based *linear* RIFT, and with one-hot features and ``pessimism="none"``
+it is the tabular learner.
 
-Because the data are fixed, tabular fitted iteration is exact soft value
-iteration on the *empirical model* (:func:`empirical_model`): stop rates and
-transition frequencies per visited pair, unvisited pairs sent to an absorbing,
-never-stopped state. The baselines of the robustness table run on that model.
+With ``pessimism="none"`` on fixed data, tabular fitted iteration is exact soft
+value iteration on the *empirical model* (:func:`empirical_model`): stop rates
+and transition frequencies per visited pair, unvisited pairs sent to an
+absorbing, never-stopped state. The baselines of the robustness table run on that model.
 """
 
 from __future__ import annotations
@@ -28,19 +34,25 @@ import scipy.sparse as sp
 
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
+from .confidence import outcome_confidence, robust_soft_value_iteration
 from .rift import soft_backup
 from .sampling import EStopData, rollout
 
-__all__ = ["FittedSoftQ", "fitted_soft_q_iteration", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
+__all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
+
+
+PESSIMISM = ("lcb", "spibb", "none")
 
 
 @dataclass(frozen=True)
 class FittedSoftQ:
     """Result of :func:`fitted_soft_q_iteration`.
 
-    ``policy = pi_ref exp((Q - V) / alpha)``; ``weights`` is ``w`` for linear
-    features (``None`` in the tabular case); ``counts[s, a]`` the data's visits;
-    ``converged`` whether ``max |Q_k+1 - Q_k| <= tol`` was reached.
+    ``policy = pi_ref exp((Q - V) / alpha)`` (``spibb``: on the well-estimated
+    pairs only, see :func:`fitted_soft_q_iteration`); ``weights`` is ``w`` for
+    linear features (``None`` in the tabular case); ``counts[s, a]`` the data's
+    visits; ``converged`` whether ``max |Q_k+1 - Q_k| <= tol`` was reached;
+    ``pessimism`` the mechanism used.
     """
 
     policy: np.ndarray
@@ -50,6 +62,7 @@ class FittedSoftQ:
     counts: np.ndarray
     iterations: int
     converged: bool
+    pessimism: str = "none"
 
 
 def _check_data(data: EStopData, pi_ref) -> np.ndarray:
@@ -58,18 +71,65 @@ def _check_data(data: EStopData, pi_ref) -> np.ndarray:
     return check_policy("pi_ref", pi_ref, data.n_states, data.n_actions)
 
 
-def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float, *, features=None,
-                            step_bonus: float = 0.0, ridge: float = 1e-8, tol: float = 1e-10,
-                            max_iterations: int = 100_000) -> FittedSoftQ:
-    r"""Fit the soft Q-function of the stop-avoidance objective to e-stop data.
+def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: np.ndarray):
+    r"""Soft maximisation that keeps ``pi_ref`` on the bootstrapped pairs (soft Pi_b-SPIBB).
 
-    Target per row ``i``: ``y_i = -stopped_i + step_bonus + gamma (1 - terminal_i) V(s'_i)``.
-    Tabular (``features=None``): ``Q(s, a) = mean of y over the rows at (s, a)``,
-    0 where there are none; a ``gamma``-contraction, iterated until
-    ``max |Q_k+1 - Q_k| <= tol (1 - gamma) / gamma`` (so ``Q`` is within ``tol`` of
-    the fixed point). Linear (``features`` of shape ``(S, A, d)``):
-    ``w = argmin sum_i (w . phi(s_i, a_i) - y_i)^2 + ridge |w|^2``, iterated the
-    same way but with no contraction guarantee (``converged`` says whether it settled).
+    With ``B`` the bootstrapped pairs and ``m(s) = sum_{a not in B} pi_ref(a|s)``,
+
+        pi(a|s) = pi_ref(a|s)                                        for a in B,
+        pi(a|s) = m(s) pi_ref(a|s) exp(Q(s,a)/alpha) / Z(s)          otherwise,
+        V(s)    = sum_{a in B} pi_ref Q + m(s) alpha log sum_{a not in B} (pi_ref / m) exp(Q / alpha),
+
+    the maximiser of ``sum_a pi Q - alpha KL(pi || pi_ref)`` among policies equal to
+    ``pi_ref`` on ``B``. Returns ``(V, pi)``.
+    """
+    free = pi_ref * ~bootstrapped
+    m = free.sum(axis=1)
+    has = m > 0
+    # rows with no free action use pi_ref as a placeholder reference; their weight m is 0
+    ref = np.where(has[:, None], free / np.where(has, m, 1.0)[:, None], pi_ref)
+    V_free, pi_free, _, _ = soft_backup(Q, ref, alpha)
+    kept = pi_ref * bootstrapped
+    V = np.sum(kept * np.where(pi_ref > 0, Q, 0.0), axis=1) + np.where(has, m * V_free, 0.0)
+    pi = kept + m[:, None] * np.where(has[:, None], pi_free, 0.0)
+    return V, pi
+
+
+def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float, *, pessimism: str = "lcb",
+                            delta: float = 0.05, spibb_threshold: int = 10, features=None,
+                            bonus_scale: float = 1.0, step_bonus: float = 0.0, ridge: float = 1e-8,
+                            tol: float = 1e-10, max_iterations: int = 100_000) -> FittedSoftQ:
+    r"""Fit the soft Q-function of the stop-avoidance objective to e-stop data, safely where data are thin.
+
+    Target per row ``i``: ``y_i = -stopped_i + step_bonus + gamma (1 - terminal_i) V(s'_i)``,
+    with ``V(s) = alpha log sum_a pi_ref(a|s) exp(Q(s, a) / alpha)``. What is done
+    where the data are thin is ``pessimism``:
+
+    ``"lcb"`` (default): pessimistic soft value iteration. ``Q(s, a)`` is the
+        lowest expectation of the target over the L1 confidence set of the pair's
+        outcomes at level ``delta`` (:mod:`rift_core.confidence`); an unvisited pair
+        gets its worst outcome. With probability ``>= 1 - delta`` the policy is
+        never worse than ``pi_ref`` on ``L_alpha`` by more than the certified
+        ``epsilon`` of :func:`rift_core.confidence.certify` (the book's
+        ``cor-safe-improvement``).
+    ``"spibb"``: the empirical mean target, but on pairs seen fewer than
+        ``spibb_threshold`` times the policy keeps ``pi_ref``'s probabilities and
+        reweights only among the others (:func:`spibb_backup`; Laroche et al. 2019).
+        Unvisited pairs keep ``Q = 0``.
+    ``"none"``: the empirical mean target, ``Q = 0`` on unvisited pairs. Since the
+        learner's reward is never positive, 0 is the largest value a pair can have:
+        the policy moves mass onto actions the data never tried (optimism).
+
+    Tabular (``features=None``): each is a ``gamma``-contraction, iterated until
+    ``max |Q_k+1 - Q_k| <= tol (1 - gamma) / gamma`` (``Q`` within ``tol`` of the
+    fixed point). Linear (``features`` of shape ``(S, A, d)``):
+    ``w = argmin sum_i (w . phi(s_i, a_i) - y_i)^2 + ridge |w|^2`` and, with ``"lcb"``,
+    ``Q = max(phi . w - b ||phi||_{Lambda^-1}, Q_floor)``, ``Lambda = X^T X + ridge I``,
+    ``b = bonus_scale H sqrt(d log(2 d N / delta))``: the elliptical penalty of
+    pessimistic value iteration for linear MDPs (Jin et al. 2021) with its
+    absolute constant set by ``bonus_scale``. It assumes stop rates and dynamics
+    linear in ``phi``, and no certificate is claimed for it. Linear iteration has
+    no contraction guarantee (``converged`` says whether it settled).
 
     ``pi_ref`` is the prior (RIFT) or the uniform policy with
     ``step_bonus = alpha log A`` (entropy-regularised avoidance, see
@@ -78,10 +138,22 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
     pi_ref = _check_data(data, pi_ref)
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    if pessimism not in PESSIMISM:
+        raise ValueError(f"pessimism is {pessimism!r}, expected one of {PESSIMISM}")
+    delta = check_scalar("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    spibb_threshold = check_positive_int("spibb_threshold", spibb_threshold)
+    bonus_scale = check_scalar("bonus_scale", bonus_scale, low=0.0)
     step_bonus = check_scalar("step_bonus", step_bonus)
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
     max_iterations = check_positive_int("max_iterations", max_iterations)
     S, A = data.n_states, data.n_actions
+    if pessimism == "spibb" and features is not None:
+        raise ValueError("pessimism='spibb' needs tabular data: pass features=None, or use 'lcb' with features")
+    if pessimism == "lcb" and features is None:
+        conf = outcome_confidence(data, delta)
+        pi, Q, V, it, converged = robust_soft_value_iteration(conf, pi_ref, alpha, gamma, step_bonus=step_bonus,
+                                                              tol=tol, max_iterations=max_iterations)
+        return FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism)
     pair = data.state * A + data.action
     counts = np.bincount(pair, minlength=S * A).astype(float)
     reward = data.learner_reward + step_bonus
@@ -99,28 +171,42 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
             raise ValueError(f"features has shape {phi.shape}, expected (S, A, d) = ({S}, {A}, d)")
         ridge = check_scalar("ridge", ridge, low=0.0, low_open=True)
         X = phi[data.state, data.action]  # (N, d)
-        gram = np.linalg.cholesky(X.T @ X + ridge * np.eye(X.shape[1]))
+        N, d = X.shape
+        gram = np.linalg.cholesky(X.T @ X + ridge * np.eye(d))
+        penalty = np.zeros((S, A))
+        if pessimism == "lcb":
+            H = 1.0 if data.semantics == "terminate" else 1.0 / (1.0 - gamma)
+            width = np.linalg.norm(np.linalg.solve(gram, phi.reshape(S * A, d).T), axis=0).reshape(S, A)
+            penalty = bonus_scale * H * np.sqrt(d * np.log(2.0 * d * N / delta)) * width
+        floor = (min(step_bonus, 0.0) - 1.0) / (1.0 - gamma)  # below any achievable value
         last = {}  # the latest weights, kept for the result
 
         def fit(V):
             y = reward + cont * V[data.next_state]
             last["w"] = np.linalg.solve(gram.T, np.linalg.solve(gram, X.T @ y))
-            return phi @ last["w"]
+            Q = phi @ last["w"]
+            return np.maximum(Q - penalty, floor) if pessimism == "lcb" else Q
         threshold = tol
+    bootstrapped = (counts < spibb_threshold).reshape(S, A)
+    if pessimism == "spibb":
+        backup = lambda Q: spibb_backup(Q, pi_ref, alpha, bootstrapped)  # noqa: E731
+    else:
+        backup = lambda Q: soft_backup(Q, pi_ref, alpha)[:2]  # noqa: E731
     Q = np.zeros((S, A))
     converged = False
     for it in range(1, max_iterations + 1):
-        V, _, _, _ = soft_backup(Q, pi_ref, alpha)
+        V, _ = backup(Q)
         Q_new = fit(V)
         if not np.isfinite(Q_new).all():
             raise FloatingPointError(f"fitted soft Q iteration diverged at iteration {it} (try a larger ridge)")
-        delta = float(np.abs(Q_new - Q).max())
+        delta_q = float(np.abs(Q_new - Q).max())
         Q = Q_new
-        if delta <= threshold:
+        if delta_q <= threshold:
             converged = True
             break
-    V, pi, _, _ = soft_backup(Q, pi_ref, alpha)
-    return FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged)
+    V, pi = backup(Q)
+    return FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged,
+                       pessimism)
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,13 +278,17 @@ class IteratedRIFT:
 
 
 def iterated_rift(mdp: FiniteMDP, supervisor, pi0, alpha: float, *, rounds: int, episodes_per_round: int,
-                  horizon: int, seed: int = 0) -> IteratedRIFT:
+                  horizon: int, seed: int = 0, pessimism: str = "lcb", delta: float = 0.05,
+                  spibb_threshold: int = 10) -> IteratedRIFT:
     r"""On-policy sample-based RIFT: collect with the current policy, refit on all data, repeat.
 
     Round 0 collects ``episodes_per_round`` episodes with ``pi0``; each later round
     collects as many with the policy fitted so far. Every fit is
     :func:`fitted_soft_q_iteration` with the prior as reference, on everything
-    collected. ``supervisor`` may be a :class:`~rift_core.sampling.DelayedSupervisor`.
+    collected, with the same ``pessimism`` (the safe ``"lcb"`` by default: each
+    round's policy then carries the guarantee of the book's ``cor-safe-improvement`` at
+    level ``delta``; over ``rounds`` rounds, jointly at ``rounds * delta``).
+    ``supervisor`` may be a :class:`~rift_core.sampling.DelayedSupervisor`.
     """
     rounds = check_positive_int("rounds", rounds)
     rng = np.random.default_rng(seed)
@@ -207,7 +297,8 @@ def iterated_rift(mdp: FiniteMDP, supervisor, pi0, alpha: float, *, rounds: int,
     for _ in range(rounds):
         batch = rollout(mdp, supervisor, policy, episodes_per_round, horizon, seed=rng)
         data = batch if data is None else data.concatenate(batch)
-        policy = fitted_soft_q_iteration(data, pi0, alpha, mdp.gamma).policy
+        policy = fitted_soft_q_iteration(data, pi0, alpha, mdp.gamma, pessimism=pessimism, delta=delta,
+                                         spibb_threshold=spibb_threshold).policy
         policies.append(policy)
         episodes.append(data.n_episodes)
     return IteratedRIFT(policies, np.array(episodes), data)

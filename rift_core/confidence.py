@@ -1,0 +1,367 @@
+r"""Confidence sets from e-stop data, pessimistic values, and a certificate computed from data alone.
+
+The book's chapter ``safe-learning`` states and proves what this module
+computes (its ``thm-data-certificate`` and ``cor-safe-improvement``).
+
+**Outcomes.** One step from ``(s, a)`` ends in one of ``K = S + 1`` outcomes:
+outcome 0 is a stop, outcome ``1 + s'`` a move to ``s'`` without one. A row
+of :class:`~rift_core.sampling.EStopData` shows exactly one outcome, so the
+outcome distribution ``p(. | s, a)`` holds both the stop rate and the
+dynamics: ``p(0 | s, a) = beta(s, a)`` and ``p(1 + s' | s, a) = (1 - beta) P(s' | s, a)``.
+
+**Confidence sets.** With ``n = n(s, a)`` visits and empirical frequencies
+``p_hat``, the set is an L1 ball (Weissman et al. 2003) cut by a box of
+per-outcome empirical-Bernstein intervals (Maurer and Pontil 2009),
+
+    U(s, a) = { p in the simplex : ||p - p_hat||_1 <= e(s, a),  l_o <= p_o <= u_o },
+    e(s, a) = sqrt( (2 / n) [ K log 2 + log( 2 S A n (n + 1) / delta ) ] ),
+    u_o, l_o = p_hat_o +- ( sqrt(2 V_o L / n) + 7 L / (3 (n - 1)) ),
+    V_o = n p_hat_o (1 - p_hat_o) / (n - 1),   L = log( 8 S A K n (n + 1) / delta ),
+
+and the whole simplex where ``n <= 1``. Each family holds at level
+``delta / 2`` by a union bound over pairs, outcomes, sides and every possible
+count ``n`` (weight ``1 / (n (n + 1))``), so with probability at least
+``1 - delta`` over the data every true ``p(. | s, a)`` lies in its set. The
+box matters where an outcome was never seen: its upper bound falls as
+``1 / n``, not ``1 / sqrt(n)``.
+
+**Values.** For ``V`` on states, the value of outcome ``o`` of ``(s, a)`` is
+``f_V(s, a, 0) = bonus - 1 + gamma V(s) [truncate] or bonus - 1 [terminate]``
+and ``f_V(s, a, 1 + s') = bonus + gamma V(s')``. The pessimistic backup is
+``Q_low(s, a) = min_{p in U(s, a)} p . f_V(s, a)`` (:func:`worst_case_expectation`),
+the optimistic one the ``max``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ._validation import check_policy, check_positive_int, check_scalar
+from .evaluation import kl_per_state
+from .rift import soft_backup
+from .sampling import EStopData
+
+__all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_expectation", "outcome_values",
+           "robust_policy_value", "robust_soft_value_iteration", "monte_carlo_upper", "Certificate", "certify"]
+
+
+def _check_delta(delta) -> float:
+    return check_scalar("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def l1_radius(counts: np.ndarray, n_outcomes: int, n_pairs: int, delta: float) -> np.ndarray:
+    r"""``e = sqrt((2 / n) [K log 2 + log(n_pairs n (n + 1) / delta)])``, and 2 where ``n = 0``.
+
+    Weissman et al.'s inequality, ``P(||p_hat_n - p||_1 >= e) <= 2^K exp(-n e^2 / 2)``,
+    at level ``delta / (n_pairs n (n + 1))``: summed over pairs and over ``n >= 1``
+    the failure probabilities add up to at most ``delta``.
+    """
+    n = np.asarray(counts, dtype=float)
+    safe = np.maximum(n, 1.0)
+    e = np.sqrt(2.0 / safe * (n_outcomes * np.log(2.0) + np.log(n_pairs * safe * (safe + 1.0) / delta)))
+    return np.where(n > 0, np.minimum(e, 2.0), 2.0)
+
+
+def bernstein_box(p_hat: np.ndarray, counts: np.ndarray, n_pairs: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-outcome intervals ``[l, u]`` from Maurer and Pontil's empirical Bernstein bound.
+
+    For ``n >= 2`` i.i.d. indicators with mean ``p``, each side fails with
+    probability at most ``delta' / 2`` at half-width
+    ``sqrt(2 V L / n) + 7 L / (3 (n - 1))``, ``L = log(4 / delta')``, ``V`` the
+    unbiased sample variance. With ``delta' = delta / (n_pairs K n (n + 1))`` the
+    union over pairs, outcomes and counts holds at ``delta``. ``n <= 1`` gives ``[0, 1]``.
+    """
+    K = p_hat.shape[-1]
+    n = np.asarray(counts, dtype=float)[..., None]
+    safe = np.maximum(n, 2.0)
+    L = np.log(4.0 * n_pairs * K * safe * (safe + 1.0) / delta)
+    var = safe * p_hat * (1.0 - p_hat) / (safe - 1.0)
+    half = np.sqrt(2.0 * var * L / safe) + 7.0 * L / (3.0 * (safe - 1.0))
+    half = np.where(n >= 2, half, 1.0)
+    return np.clip(p_hat - half, 0.0, 1.0), np.clip(p_hat + half, 0.0, 1.0)
+
+
+def worst_case_expectation(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None, *,
+                           best: bool = False) -> np.ndarray:
+    r"""``min_p p . f`` over ``{p in the simplex : ||p - p_hat||_1 <= radius, lower <= p <= upper}``.
+
+    Along the last axis; ``radius`` has the shape of ``f`` without it, and
+    ``lower``/``upper`` default to 0 and 1. The minimiser moves mass ``m <= radius / 2``
+    from outcomes of high ``f`` (down to ``lower``, highest first) to outcomes of
+    low ``f`` (up to ``upper``, lowest first), for as long as a move lowers
+    ``p . f``: each unit moved gains ``f(receiver) - f(donor)``, which grows as
+    the cheapest receivers fill and the dearest donors drain, so this greedy
+    transport is optimal. ``best=True`` gives the ``max`` (``-min p . (-f)``).
+    """
+    if best:
+        return -worst_case_expectation(-f, p_hat, radius, lower, upper)
+    lower = np.zeros_like(p_hat) if lower is None else lower
+    upper = np.ones_like(p_hat) if upper is None else upper
+    budget = np.asarray(radius, dtype=float) / 2.0
+    up_order = np.argsort(f, axis=-1)  # receivers: lowest f first
+    f_recv = np.take_along_axis(f, up_order, axis=-1)
+    cum_recv = np.cumsum(np.take_along_axis(np.maximum(upper - p_hat, 0.0), up_order, axis=-1), axis=-1)
+    down_order = up_order[..., ::-1]  # donors: highest f first
+    f_donor = np.take_along_axis(f, down_order, axis=-1)
+    cum_donor = np.cumsum(np.take_along_axis(np.maximum(p_hat - lower, 0.0), down_order, axis=-1), axis=-1)
+    # every breakpoint of the two step functions, up to the budget
+    cuts = np.concatenate([np.zeros(budget.shape + (1,)), np.minimum(cum_recv, budget[..., None]),
+                           np.minimum(cum_donor, budget[..., None]), budget[..., None]], axis=-1)
+    cuts.sort(axis=-1)
+    length = np.diff(cuts, axis=-1)
+    mid = 0.5 * (cuts[..., 1:] + cuts[..., :-1])
+    K = f.shape[-1]
+    i_recv = np.minimum((cum_recv[..., None, :] <= mid[..., :, None]).sum(axis=-1), K - 1)
+    i_donor = np.minimum((cum_donor[..., None, :] <= mid[..., :, None]).sum(axis=-1), K - 1)
+    exhausted = (mid >= cum_recv[..., -1:]) | (mid >= cum_donor[..., -1:])
+    gain = np.take_along_axis(f_recv, i_recv, axis=-1) - np.take_along_axis(f_donor, i_donor, axis=-1)
+    gain = np.where(exhausted | (length <= 0), 0.0, np.minimum(gain, 0.0))
+    return np.sum(p_hat * f, axis=-1) + np.sum(length * gain, axis=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class OutcomeConfidence:
+    r"""The confidence sets of one dataset (see the module docstring).
+
+    ``p_hat[s, a, o]`` the empirical outcome frequencies (uniform where
+    unvisited: any point will do when the set is the simplex), ``radius[s, a] = e(s, a)``,
+    ``lower``/``upper`` the per-outcome box, ``counts[s, a] = n(s, a)``, and the
+    level ``delta`` they hold at jointly.
+    """
+
+    p_hat: np.ndarray
+    radius: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    counts: np.ndarray
+    delta: float
+    semantics: str
+
+    @property
+    def n_states(self) -> int:
+        return self.counts.shape[0]
+
+    def expectation(self, f: np.ndarray, *, best: bool = False) -> np.ndarray:
+        """``min`` (``best``: ``max``) of ``p . f[s, a]`` over each pair's set; ``f`` of shape ``(S, A, K)``."""
+        return worst_case_expectation(f, self.p_hat, self.radius, self.lower, self.upper, best=best)
+
+
+def outcome_confidence(data: EStopData, delta: float = 0.05) -> OutcomeConfidence:
+    r"""Count each pair's outcomes and build its confidence set; all sets hold jointly with probability ``>= 1 - delta``."""
+    if not isinstance(data, EStopData):
+        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    delta = _check_delta(delta)
+    S, A = data.n_states, data.n_actions
+    K = S + 1
+    outcome = np.where(data.stopped, 0, 1 + data.next_state)
+    flat = (data.state * A + data.action) * K + outcome
+    tally = np.bincount(flat, minlength=S * A * K).reshape(S, A, K).astype(float)
+    counts = tally.sum(axis=2)
+    p_hat = np.where(counts[..., None] > 0, tally / np.maximum(counts, 1.0)[..., None], 1.0 / K)
+    lower, upper = bernstein_box(p_hat, counts, S * A, delta / 2.0)
+    return OutcomeConfidence(p_hat, l1_radius(counts, K, S * A, delta / 2.0), lower, upper, counts, delta,
+                             data.semantics)
+
+
+def outcome_values(V: np.ndarray, gamma: float, semantics: str, step_bonus: float = 0.0) -> np.ndarray:
+    r"""``f_V[s, o]``: the value of each outcome ``o`` from state ``s`` (broadcast over actions by the caller).
+
+    ``f_V[s, 0] = bonus - 1 + gamma V(s)`` under ``truncate`` (a stop halts in
+    place) and ``bonus - 1`` under ``terminate``; ``f_V[s, 1 + s'] = bonus + gamma V(s')``.
+    """
+    S = V.shape[0]
+    f = np.empty((S, S + 1))
+    f[:, 0] = step_bonus - 1.0 + (gamma * V if semantics == "truncate" else 0.0)
+    f[:, 1:] = step_bonus + gamma * V[None, :]
+    return f
+
+
+def _q_bound(conf: OutcomeConfidence, V: np.ndarray, gamma: float, best: bool, step_bonus: float = 0.0) -> np.ndarray:
+    f = outcome_values(V, gamma, conf.semantics, step_bonus)[:, None, :]
+    return conf.expectation(np.broadcast_to(f, conf.p_hat.shape), best=best)
+
+
+def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, gamma: float, *,
+                        best: bool = False, tol: float = 1e-10, max_iterations: int = 1_000_000) -> np.ndarray:
+    r"""The fixed point of ``V(s) = sum_a pi(a|s) Q_low(s, a) - alpha KL(pi(.|s) || pi_ref(.|s))``.
+
+    ``Q_low`` is the worst case over the confidence sets (``best=True``: the
+    best case). On the event that the sets hold, it is a lower (upper) bound
+    on the policy's true regularised stop value in every state
+    (the book's ``thm-data-certificate``). A state where ``pi`` leaves ``pi_ref``'s
+    support makes every value ``-inf`` (a valid, vacuous lower bound).
+    """
+    S, A = conf.counts.shape
+    pi = check_policy("policy", policy, S, A)
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    alpha = check_scalar("alpha", alpha, low=0.0)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    cost = alpha * kl_per_state(pi, pi_ref) if alpha > 0 else np.zeros(S)
+    if not np.isfinite(cost).all():
+        # leaving the prior's support costs KL = inf wherever it is reached: the only safe bound is -inf
+        return np.full(S, -np.inf)
+    V = np.zeros(S)
+    threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
+    for _ in range(max_iterations):
+        V_new = np.sum(pi * _q_bound(conf, V, gamma, best), axis=1) - cost
+        diff = float(np.abs(V_new - V).max())
+        V = V_new
+        if diff <= threshold:
+            return V
+    raise RuntimeError(f"robust evaluation did not converge in {max_iterations} iterations")
+
+
+def _horizon(gamma: float, semantics: str) -> float:
+    """The range ``H`` of the stop value: 1 under terminate (one stop at most), ``1 / (1 - gamma)`` under truncate."""
+    return 1.0 if semantics == "terminate" else 1.0 / (1.0 - gamma)
+
+
+def robust_soft_value_iteration(conf: OutcomeConfidence, pi_ref: np.ndarray, alpha: float, gamma: float, *,
+                                step_bonus: float = 0.0, tol: float = 1e-10, max_iterations: int = 100_000):
+    r"""Iterate ``V(s) = alpha log sum_a pi_ref(a|s) exp(Q_low(s, a) / alpha)`` to its fixed point.
+
+    Returns ``(policy, Q_low, V, iterations, converged)``, ``policy = pi_ref
+    exp((Q_low - V) / alpha)``. The operator is a ``gamma``-contraction; the
+    policy maximises the pessimistic value ``robust_policy_value`` in every
+    state (the book's ``cor-safe-improvement``).
+    """
+    S = conf.n_states
+    V = np.zeros(S)
+    threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
+    converged = False
+    for it in range(1, max_iterations + 1):
+        Q = _q_bound(conf, V, gamma, False, step_bonus)
+        V_new, _, _, _ = soft_backup(Q, pi_ref, alpha)
+        diff = float(np.abs(V_new - V).max())
+        V = V_new
+        if diff <= threshold:
+            converged = True
+            break
+    Q = _q_bound(conf, V, gamma, False, step_bonus)
+    V, pi, _, _ = soft_backup(Q, pi_ref, alpha)
+    return pi, Q, V, it, converged
+
+
+def _start_bounds(data: EStopData, rho, delta: float):
+    """``(rho_hat, radius)``: the start distribution given (radius 0) or estimated from episode starts."""
+    S = data.n_states
+    if rho is not None:
+        rho = np.asarray(rho, dtype=float)
+        if rho.shape != (S,):
+            raise ValueError(f"rho has shape {rho.shape}, expected ({S},)")
+        if not np.isfinite(rho).all() or (rho < 0).any() or not np.isclose(rho.sum(), 1.0, rtol=0, atol=1e-9):
+            raise ValueError(f"rho must be a probability vector over the {S} states, got sum {rho.sum()!r}")
+        seen = np.bincount(data.state, minlength=S) > 0
+        missing = np.flatnonzero((rho > 0) & ~seen)
+        if missing.size:
+            s = int(missing[0])
+            raise ValueError(f"rho[{s}] = {rho[s]:g} but the data never visit state {s}: "
+                             "the certificate cannot speak for a start state without data")
+        return rho, 0.0
+    first = np.r_[True, data.episode[1:] != data.episode[:-1]]
+    starts = data.state[first]
+    n = len(starts)
+    rho_hat = np.bincount(starts, minlength=S) / n
+    radius = float(np.sqrt(2.0 / n * (S * np.log(2.0) + np.log(1.0 / delta))))
+    return rho_hat, min(radius, 2.0)
+
+
+def monte_carlo_upper(data: EStopData, gamma: float, delta: float) -> float:
+    r"""An upper bound on the behaviour policy's ``J_I``, from its episodes' discounted stop counts.
+
+    ``X_i = sum_t gamma^t stopped_t`` in ``[0, H]`` (``H = 1`` under terminate,
+    ``1 / (1 - gamma)`` under truncate) are i.i.d. over episodes, and a time
+    limit only drops stops, so ``J_I = -E[X_infinite] <= -E[X_i]``. Maurer and
+    Pontil's empirical Bernstein bound at level ``delta`` gives
+    ``J_I <= -mean(X) + sqrt(2 V log(2 / delta) / n) + 7 H log(2 / delta) / (3 (n - 1))``, capped at 0.
+    """
+    _, stops = data.discounted_returns(gamma)
+    n = len(stops)
+    if n < 2:
+        return 0.0
+    H = _horizon(gamma, data.semantics)
+    L = np.log(2.0 / delta)
+    bound = -stops.mean() + np.sqrt(2.0 * stops.var(ddof=1) * L / n) + 7.0 * H * L / (3.0 * (n - 1))
+    return float(min(bound, 0.0))
+
+
+@dataclass(frozen=True)
+class Certificate:
+    r"""What the data certify about ``policy`` against the prior, jointly with probability ``>= 1 - delta``.
+
+    Attributes
+    ----------
+    objective_lower: ``<= L_alpha(policy) = J_I - alpha D``.
+    stop_value_lower: ``<= J_I(policy)`` (the discounted stop value, ``-p_stop``).
+    prior_stop_value_lower, prior_stop_value_upper: bracket ``J_I(pi_ref) = L_alpha(pi_ref)``.
+    improvement_lower: ``objective_lower - prior_stop_value_upper <= L_alpha(policy) - L_alpha(pi_ref)``.
+    stop_improvement_lower: ``stop_value_lower - prior_stop_value_upper <= J_I(policy) - J_I(pi_ref)``.
+    epsilon: ``prior_stop_value_upper - prior_stop_value_lower``: the pessimistic learner's
+        policy is never worse than the prior on ``L_alpha`` by more than this (the book's ``cor-safe-improvement``).
+    delta, n_episodes: the level, and the data's size.
+    """
+
+    objective_lower: float
+    stop_value_lower: float
+    prior_stop_value_lower: float
+    prior_stop_value_upper: float
+    improvement_lower: float
+    stop_improvement_lower: float
+    epsilon: float
+    delta: float
+    n_episodes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def certify(data: EStopData, policy, pi_ref, alpha: float, gamma: float, *, delta: float = 0.05,
+            rho=None, collected_by_prior: bool = False) -> Certificate:
+    r"""Certified bounds on ``policy``'s stop value and RIFT objective, from e-stop data alone.
+
+    On the event that every confidence set holds (probability ``>= 1 - delta``,
+    whatever policy collected the data and however ``policy`` was chosen from them),
+
+        rho . V_low^{policy}  <=  L_alpha(policy)      and      J_I(pi_ref)  <=  rho . V_up^{pi_ref},
+
+    with ``V_low``, ``V_up`` from :func:`robust_policy_value` (the book's
+    ``thm-data-certificate``). The start distribution ``rho`` is taken as given,
+    or (``rho=None``) estimated from the episodes' first states with its own L1
+    set. With ``collected_by_prior=True`` (the data are the prior's own
+    episodes) the prior's upper bound is also the Monte Carlo bound of
+    :func:`monte_carlo_upper`, and the smaller of the two is kept. ``delta`` is
+    split evenly between the events used (the model's sets, the start
+    distribution, the Monte Carlo bound).
+
+    The data must come from the supervisor the bounds speak for, with stops
+    attributed to the step that earned them (not a delayed supervisor).
+    """
+    if not isinstance(data, EStopData):
+        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    delta = _check_delta(delta)
+    S, A = data.n_states, data.n_actions
+    pi = check_policy("policy", policy, S, A)
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    if not isinstance(collected_by_prior, (bool, np.bool_)):
+        raise TypeError(f"collected_by_prior must be a bool, got {type(collected_by_prior).__name__}")
+    share = delta / (1 + (rho is None) + bool(collected_by_prior))
+    rho_hat, rho_radius = _start_bounds(data, rho, share)
+    confidence = outcome_confidence(data, share)
+
+    def start(V, best):
+        if not np.isfinite(V).all():
+            return -np.inf
+        return float(worst_case_expectation(V, rho_hat, np.float64(rho_radius), best=best))
+
+    objective_lower = start(robust_policy_value(confidence, pi, pi_ref, alpha, gamma), False)
+    stop_lower = start(robust_policy_value(confidence, pi, pi_ref, 0.0, gamma), False)
+    prior_low = start(robust_policy_value(confidence, pi_ref, pi_ref, 0.0, gamma), False)
+    prior_up = start(robust_policy_value(confidence, pi_ref, pi_ref, 0.0, gamma, best=True), True)
+    if collected_by_prior:
+        prior_up = min(prior_up, monte_carlo_upper(data, gamma, share))
+    return Certificate(objective_lower, stop_lower, prior_low, prior_up, objective_lower - prior_up,
+                       stop_lower - prior_up, prior_up - prior_low, delta, int(data.n_episodes))
