@@ -65,7 +65,7 @@ def test_delayed_stop_arrives_k_steps_late():
 def test_fitted_soft_q_equals_empirical_model_solve(setting):
     mdp, sup, pi0 = setting
     data = rollout(mdp, sup, pi0, 300, 40, seed=5)
-    fit = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma)
+    fit = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma, pessimism="none")
     model = empirical_model(data, mdp.gamma)
     sol = solve_rift(model.mdp, model.supervisor, model.extend(pi0), 0.2)
     np.testing.assert_allclose(fit.Q, model.restrict(sol.Q), atol=1e-9)
@@ -73,7 +73,7 @@ def test_fitted_soft_q_equals_empirical_model_solve(setting):
 
 
 def test_fitted_soft_q_converges_within_a_sample_size_tolerance(setting):
-    r"""Simulation lemma + Hoeffding: ||Q_hat - Q||_inf <= (1/(1-gamma)) * 2 sqrt(log(2 S A / delta) / (2 n_min)).
+    r"""The empirical-mean learner: simulation lemma + Hoeffding: ||Q_hat - Q||_inf <= (1/(1-gamma)) * 2 sqrt(log(2 S A / delta) / (2 n_min)).
 
     Each target lies in an interval of width 2 (reward in [-1, 0], gamma V in [-1, 0]
     under terminate; under truncate values scale by 1/(1-gamma), so the width is
@@ -85,7 +85,7 @@ def test_fitted_soft_q_converges_within_a_sample_size_tolerance(setting):
     errors = []
     for n in (100, 1000, 10_000):
         data = rollout(mdp, sup, pi0, n, 40, seed=n)
-        fit = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma)
+        fit = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma, pessimism="none")
         on = pi0 > 0
         n_min = fit.counts[on].min()
         tol = width / (1 - mdp.gamma) * np.sqrt(np.log(2 * 15 / 1e-6) / (2 * n_min))
@@ -114,8 +114,9 @@ def test_linear_rift_one_hot_reproduces_tabular(inst):
 def test_linear_fitted_one_hot_equals_tabular(setting):
     mdp, sup, pi0 = setting
     data = rollout(mdp, sup, pi0, 200, 40, seed=6)
-    a = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma)
-    b = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma, features=one_hot_features(5, 3), ridge=1e-10)
+    a = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma, pessimism="none")
+    b = fitted_soft_q_iteration(data, pi0, 0.2, mdp.gamma, features=one_hot_features(5, 3), ridge=1e-10,
+                                pessimism="none")
     np.testing.assert_allclose(a.Q, b.Q, atol=1e-8)
 
 
