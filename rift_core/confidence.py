@@ -43,7 +43,7 @@ from .evaluation import kl_per_state
 from .rift import soft_backup
 from .sampling import EStopData
 
-__all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_expectation", "outcome_values",
+__all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
            "robust_policy_value", "robust_soft_value_iteration", "monte_carlo_upper", "Certificate", "certify"]
 
 
@@ -83,30 +83,26 @@ def bernstein_box(p_hat: np.ndarray, counts: np.ndarray, n_pairs: int, delta: fl
     return np.clip(p_hat - half, 0.0, 1.0), np.clip(p_hat + half, 0.0, 1.0)
 
 
-def worst_case_expectation(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None, *,
-                           best: bool = False) -> np.ndarray:
-    r"""``min_p p . f`` over ``{p in the simplex : ||p - p_hat||_1 <= radius, lower <= p <= upper}``.
+def worst_case_distribution(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None) -> np.ndarray:
+    r"""The minimiser of ``p . f`` over ``{p in the simplex : ||p - p_hat||_1 <= radius, lower <= p <= upper}``.
 
     Along the last axis; ``radius`` has the shape of ``f`` without it, and
-    ``lower``/``upper`` default to 0 and 1. The minimiser moves mass ``m <= radius / 2``
+    ``lower``/``upper`` default to 0 and 1. It moves mass ``m <= radius / 2``
     from outcomes of high ``f`` (down to ``lower``, highest first) to outcomes of
     low ``f`` (up to ``upper``, lowest first), for as long as a move lowers
     ``p . f``: each unit moved gains ``f(receiver) - f(donor)``, which grows as
     the cheapest receivers fill and the dearest donors drain, so this greedy
-    transport is optimal. ``best=True`` gives the ``max`` (``-min p . (-f)``).
+    transport is optimal.
     """
-    if best:
-        return -worst_case_expectation(-f, p_hat, radius, lower, upper)
     lower = np.zeros_like(p_hat) if lower is None else lower
     upper = np.ones_like(p_hat) if upper is None else upper
     budget = np.asarray(radius, dtype=float) / 2.0
     up_order = np.argsort(f, axis=-1)  # receivers: lowest f first
-    f_recv = np.take_along_axis(f, up_order, axis=-1)
-    cum_recv = np.cumsum(np.take_along_axis(np.maximum(upper - p_hat, 0.0), up_order, axis=-1), axis=-1)
     down_order = up_order[..., ::-1]  # donors: highest f first
-    f_donor = np.take_along_axis(f, down_order, axis=-1)
-    cum_donor = np.cumsum(np.take_along_axis(np.maximum(p_hat - lower, 0.0), down_order, axis=-1), axis=-1)
-    # every breakpoint of the two step functions, up to the budget
+    cap_recv = np.take_along_axis(np.maximum(upper - p_hat, 0.0), up_order, axis=-1)
+    cap_donor = np.take_along_axis(np.maximum(p_hat - lower, 0.0), down_order, axis=-1)
+    cum_recv, cum_donor = np.cumsum(cap_recv, axis=-1), np.cumsum(cap_donor, axis=-1)
+    # the marginal gain is a step function of the mass moved: cut at every breakpoint up to the budget
     cuts = np.concatenate([np.zeros(budget.shape + (1,)), np.minimum(cum_recv, budget[..., None]),
                            np.minimum(cum_donor, budget[..., None]), budget[..., None]], axis=-1)
     cuts.sort(axis=-1)
@@ -115,10 +111,24 @@ def worst_case_expectation(f: np.ndarray, p_hat: np.ndarray, radius, lower=None,
     K = f.shape[-1]
     i_recv = np.minimum((cum_recv[..., None, :] <= mid[..., :, None]).sum(axis=-1), K - 1)
     i_donor = np.minimum((cum_donor[..., None, :] <= mid[..., :, None]).sum(axis=-1), K - 1)
-    exhausted = (mid >= cum_recv[..., -1:]) | (mid >= cum_donor[..., -1:])
+    f_recv, f_donor = np.take_along_axis(f, up_order, axis=-1), np.take_along_axis(f, down_order, axis=-1)
     gain = np.take_along_axis(f_recv, i_recv, axis=-1) - np.take_along_axis(f_donor, i_donor, axis=-1)
-    gain = np.where(exhausted | (length <= 0), 0.0, np.minimum(gain, 0.0))
-    return np.sum(p_hat * f, axis=-1) + np.sum(length * gain, axis=-1)
+    exhausted = (mid >= cum_recv[..., -1:]) | (mid >= cum_donor[..., -1:])
+    moved = np.sum(np.where(exhausted | (gain >= 0), 0.0, length), axis=-1, keepdims=True)
+    inc = np.clip(moved - (cum_recv - cap_recv), 0.0, cap_recv)
+    dec = np.clip(moved - (cum_donor - cap_donor), 0.0, cap_donor)
+    p = p_hat.copy()
+    np.put_along_axis(p, up_order, np.take_along_axis(p, up_order, axis=-1) + inc, axis=-1)
+    np.put_along_axis(p, down_order, np.take_along_axis(p, down_order, axis=-1) - dec, axis=-1)
+    return p
+
+
+def worst_case_expectation(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None, *,
+                           best: bool = False) -> np.ndarray:
+    r"""``min_p p . f`` over the confidence set of :func:`worst_case_distribution`; ``best=True``: the ``max``."""
+    if best:
+        return -worst_case_expectation(-f, p_hat, radius, lower, upper)
+    return np.sum(worst_case_distribution(f, p_hat, radius, lower, upper) * f, axis=-1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,6 +156,11 @@ class OutcomeConfidence:
     def expectation(self, f: np.ndarray, *, best: bool = False) -> np.ndarray:
         """``min`` (``best``: ``max``) of ``p . f[s, a]`` over each pair's set; ``f`` of shape ``(S, A, K)``."""
         return worst_case_expectation(f, self.p_hat, self.radius, self.lower, self.upper, best=best)
+
+    def distribution(self, f: np.ndarray, *, best: bool = False) -> np.ndarray:
+        """The minimising (``best``: maximising) outcome distribution of each pair, shape ``(S, A, K)``."""
+        sign = -1.0 if best else 1.0
+        return worst_case_distribution(sign * f, self.p_hat, self.radius, self.lower, self.upper)
 
 
 def outcome_confidence(data: EStopData, delta: float = 0.05) -> OutcomeConfidence:
@@ -184,14 +199,21 @@ def _q_bound(conf: OutcomeConfidence, V: np.ndarray, gamma: float, best: bool, s
 
 
 def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, gamma: float, *,
-                        best: bool = False, tol: float = 1e-10, max_iterations: int = 1_000_000) -> np.ndarray:
+                        best: bool = False, tol: float = 1e-10, max_iterations: int = 10_000) -> np.ndarray:
     r"""The fixed point of ``V(s) = sum_a pi(a|s) Q_low(s, a) - alpha KL(pi(.|s) || pi_ref(.|s))``.
 
     ``Q_low`` is the worst case over the confidence sets (``best=True``: the
     best case). On the event that the sets hold, it is a lower (upper) bound
-    on the policy's true regularised stop value in every state
-    (the book's ``thm-data-certificate``). A state where ``pi`` leaves ``pi_ref``'s
-    support makes every value ``-inf`` (a valid, vacuous lower bound).
+    on the policy's true regularised stop value in every state (the book's
+    ``thm-data-certificate``). A policy that leaves ``pi_ref``'s support makes
+    every value ``-inf`` (a valid, vacuous lower bound).
+
+    Solved by policy iteration for the adversary: evaluate the current outcome
+    distributions exactly (one linear solve), let the adversary answer with its
+    minimising distributions (:func:`worst_case_distribution`), and repeat
+    until the value moves by less than ``tol (1 - gamma) / gamma``. Each step
+    lowers the value (raises it, for ``best``), and the adversary's answers are
+    vertices of finitely many polytopes, so it ends.
     """
     S, A = conf.counts.shape
     pi = check_policy("policy", policy, S, A)
@@ -202,10 +224,18 @@ def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, g
     if not np.isfinite(cost).all():
         # leaving the prior's support costs KL = inf wherever it is reached: the only safe bound is -inf
         return np.full(S, -np.inf)
-    V = np.zeros(S)
+    truncate = conf.semantics == "truncate"
     threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
+
+    def evaluate(p):
+        q = np.einsum("sa,sao->so", pi, p)  # outcome distribution under pi, per state
+        P = q[:, 1:] + (np.diag(q[:, 0]) if truncate else 0.0)
+        return np.linalg.solve(np.eye(S) - gamma * P, -q[:, 0] - cost)
+
+    V = evaluate(conf.p_hat)
     for _ in range(max_iterations):
-        V_new = np.sum(pi * _q_bound(conf, V, gamma, best), axis=1) - cost
+        f = np.broadcast_to(outcome_values(V, gamma, conf.semantics)[:, None, :], conf.p_hat.shape)
+        V_new = evaluate(conf.distribution(f, best=best))
         diff = float(np.abs(V_new - V).max())
         V = V_new
         if diff <= threshold:

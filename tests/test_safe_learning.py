@@ -277,3 +277,19 @@ def test_empty_data_is_refused_before_learning():
     with pytest.raises(ValueError, match="the dataset is empty"):
         EStopData(empty, empty, empty, empty.astype(bool), empty.astype(float), empty, empty.astype(bool),
                   empty.astype(bool), 3, 2, "terminate")
+
+
+@given(instances(max_states=5, max_actions=3, gamma_max=0.9), st.integers(0, 2**32 - 1), st.booleans())
+def test_robust_policy_value_is_the_fixed_point_of_the_robust_backup(inst, seed, best):
+    """Policy iteration for the adversary against plain iteration of V <- sum_a pi Q_low(V) - alpha KL."""
+    from rift_core.confidence import outcome_values
+    from rift_core.evaluation import kl_per_state
+    data = _dataset(inst, seed)
+    conf = outcome_confidence(data, 0.05)
+    V_pi = robust_policy_value(conf, inst.pi0, inst.pi0, 0.0, inst.mdp.gamma, best=best)
+    V = np.zeros(inst.mdp.n_states)
+    cost = 0.0 * kl_per_state(inst.pi0, inst.pi0)
+    for _ in range(600):  # 0.9^600 < 1e-27
+        f = np.broadcast_to(outcome_values(V, inst.mdp.gamma, conf.semantics)[:, None, :], conf.p_hat.shape)
+        V = np.sum(inst.pi0 * conf.expectation(f, best=best), axis=1) - cost
+    np.testing.assert_allclose(V_pi, V, atol=1e-8 / (1 - inst.mdp.gamma))
