@@ -44,7 +44,8 @@ from .rift import soft_backup
 from .sampling import EStopData
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
-           "robust_policy_value", "robust_soft_value_iteration", "monte_carlo_upper", "Certificate", "certify"]
+           "robust_policy_value", "robust_soft_value_iteration", "monte_carlo_upper", "Certificate", "certify",
+           "epsilon_bound"]
 
 
 def _check_delta(delta) -> float:
@@ -395,3 +396,29 @@ def certify(data: EStopData, policy, pi_ref, alpha: float, gamma: float, *, delt
         prior_up = min(prior_up, monte_carlo_upper(data, gamma, share))
     return Certificate(objective_lower, stop_lower, prior_low, prior_up, objective_lower - prior_up,
                        stop_lower - prior_up, prior_up - prior_low, delta, int(data.n_episodes))
+
+
+def epsilon_bound(data: EStopData, pi_ref, gamma: float, *, delta: float = 0.05, rho=None,
+                  collected_by_prior: bool = False) -> float:
+    r"""The closed form in the counts that bounds :func:`certify`'s ``epsilon`` (the book's ``prop-epsilon-rate``):
+
+        epsilon <= H [ max_s sum_a pi_ref(a|s) min(1, e(s, a)) / (1 - gamma) + min(1, e_rho) ],
+
+    ``e(s, a)`` the L1 radius of :func:`l1_radius` at the level :func:`certify`
+    gives the model (``2`` where unvisited), ``e_rho`` the start distribution's
+    (0 when ``rho`` is given), ``H = 1`` under terminate and ``1 / (1 - gamma)``
+    under truncate. It is ``O(H sqrt((S + log(S A n / delta)) / n_min) / (1 - gamma))``
+    with ``n_min`` the fewest visits to a pair the prior plays.
+    """
+    if not isinstance(data, EStopData):
+        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    delta = _check_delta(delta)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    S, A = data.n_states, data.n_actions
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    share = delta / (1 + (rho is None) + bool(collected_by_prior))
+    _, rho_radius = _start_bounds(data, rho, share)
+    conf = outcome_confidence(data, share)
+    H = _horizon(gamma, data.semantics)
+    spread = np.sum(pi_ref * np.minimum(1.0, conf.radius), axis=1).max()
+    return float(H * (spread / (1.0 - gamma) + min(1.0, rho_radius)))

@@ -92,7 +92,7 @@ def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: 
     kept = pi_ref * bootstrapped
     V = np.sum(kept * np.where(pi_ref > 0, Q, 0.0), axis=1) + np.where(has, m * V_free, 0.0)
     pi = kept + m[:, None] * np.where(has[:, None], pi_free, 0.0)
-    return V, pi
+    return V, pi / pi.sum(axis=1, keepdims=True)  # exactly normalised: the sum of two parts can round past 1
 
 
 def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float, *, pessimism: str = "lcb",

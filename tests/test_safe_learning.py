@@ -293,3 +293,18 @@ def test_robust_policy_value_is_the_fixed_point_of_the_robust_backup(inst, seed,
         f = np.broadcast_to(outcome_values(V, inst.mdp.gamma, conf.semantics)[:, None, :], conf.p_hat.shape)
         V = np.sum(inst.pi0 * conf.expectation(f, best=best), axis=1) - cost
     np.testing.assert_allclose(V_pi, V, atol=1e-8 / (1 - inst.mdp.gamma))
+
+
+@given(instances(max_states=5, max_actions=3, gamma_max=0.95), st.integers(0, 2**32 - 1), st.booleans())
+def test_epsilon_is_below_its_closed_form(inst, seed, by_prior):
+    """Proposition prop-epsilon-rate: the computed epsilon never exceeds the bound in the counts."""
+    from rift_core.confidence import epsilon_bound
+    data = _dataset(inst, seed)
+    cert = certify(data, inst.pi0, inst.pi0, inst.alpha, inst.mdp.gamma, collected_by_prior=by_prior)
+    assert cert.epsilon <= epsilon_bound(data, inst.pi0, inst.mdp.gamma, collected_by_prior=by_prior) + 1e-9
+
+
+def test_coverage_dataset_894_spibb_policy_is_a_valid_policy():
+    """Regression: SPIBB's two-part policy once summed to 1 + 2e-16 and certify refused it."""
+    from rift_core.experiments.safe_learning import CoverageConfig, run_coverage
+    assert run_coverage(CoverageConfig(), progress=False, indices=[894])["columns"]["holds"] == [True]
