@@ -212,9 +212,12 @@ def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, g
     Solved by policy iteration for the adversary: evaluate the current outcome
     distributions exactly (one linear solve), let the adversary answer with its
     minimising distributions (:func:`worst_case_distribution`), and repeat
-    until the value moves by less than ``tol (1 - gamma) / gamma``. Each step
-    lowers the value (raises it, for ``best``), and the adversary's answers are
-    vertices of finitely many polytopes, so it ends.
+    until the value moves by less than ``tol``. Each step lowers the value
+    (raises it, for ``best``), and the adversary's answers are vertices of
+    finitely many polytopes, so in exact arithmetic it ends with the adversary's
+    answer unchanged; in floating point the last steps move the value by
+    rounding only, which ``tol`` absorbs (the linear solves amplify rounding by
+    up to ``1 / (1 - gamma)``, so a tolerance scaled down by ``1 - gamma`` would not).
     """
     S, A = conf.counts.shape
     pi = check_policy("policy", policy, S, A)
@@ -226,7 +229,6 @@ def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, g
         # leaving the prior's support costs KL = inf wherever it is reached: the only safe bound is -inf
         return np.full(S, -np.inf)
     truncate = conf.semantics == "truncate"
-    threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
 
     def evaluate(p):
         q = np.einsum("sa,sao->so", pi, p)  # outcome distribution under pi, per state
@@ -239,7 +241,7 @@ def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, g
         V_new = evaluate(conf.distribution(f, best=best))
         diff = float(np.abs(V_new - V).max())
         V = V_new
-        if diff <= threshold:
+        if diff <= tol:
             return V
     raise RuntimeError(f"robust evaluation did not converge in {max_iterations} iterations")
 
