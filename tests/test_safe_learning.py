@@ -308,3 +308,32 @@ def test_coverage_dataset_894_spibb_policy_is_a_valid_policy():
     """Regression: SPIBB's two-part policy once summed to 1 + 2e-16 and certify refused it."""
     from rift_core.experiments.safe_learning import CoverageConfig, run_coverage
     assert run_coverage(CoverageConfig(), progress=False, indices=[894])["columns"]["holds"] == [True]
+
+
+def test_safe_learning_experiment_writes_results_with_provenance(tmp_path):
+    """The stored-results commands, at a tiny size: every record, every mechanism, provenance, and slices that
+    reproduce the full run."""
+    import json
+
+    from rift_core.experiments import safe_learning
+    out = tmp_path / "coverage.json"
+    safe_learning.main(["coverage", "--datasets", "3", "--out", str(out)])
+    stored = json.loads(out.read_text())
+    assert stored["provenance"]["command"] == "python -m rift_core.experiments.safe_learning coverage --datasets 3 --out " + str(out)
+    assert len(stored["columns"]["holds"]) == 3
+    again = safe_learning.run_coverage(safe_learning.CoverageConfig(datasets=3), progress=False, indices=[2])
+    assert again["columns"]["lcb_certified_gain"] == stored["columns"]["lcb_certified_gain"][2:]
+    cfg = safe_learning.CurvesConfig(seeds=1, episodes=(5,), priors=("poor",), supervisor_names=("random",))
+    curves = safe_learning.run_curves(cfg, progress=False)
+    assert sorted(curves["columns"]["mechanism"]) == ["lcb", "none", "spibb"]
+    assert set(curves["exact"]) == {"poor|random"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seeds=0), "seeds is 0"), (dict(episodes=(5, 0)), "episodes"), (dict(delta=1.0), "delta"),
+    (dict(priors=("excellent",)), "priors holds 'excellent'"), (dict(supervisor_names=("psychic",)), "psychic"),
+])
+def test_curves_config_names_bad_fields(kwargs, message):
+    from rift_core.experiments.safe_learning import CurvesConfig
+    with pytest.raises(ValueError, match=message):
+        CurvesConfig(**kwargs)

@@ -8,8 +8,10 @@ Per cell (prior quality x supervisor) and seed: collect ``episodes`` episodes of
 at most ``horizon`` steps with the prior under the supervisor; fit every
 learner on that one dataset; evaluate each learned policy on the true model.
 
-- ``rift``: :func:`~rift_core.learning.fitted_soft_q_iteration` with the prior as reference;
-- ``avoid``: the same with the uniform reference and an entropy bonus (no prior);
+- ``rift``: :func:`~rift_core.learning.fitted_soft_q_iteration` with the prior as reference and its
+  safe default (pessimistic where data are thin);
+- ``rift, optimistic``: the same with ``pessimism="none"`` (the empirical mean, 0 on unvisited pairs);
+- ``avoid``: the safe learner with the uniform reference and an entropy bonus (no prior);
 - ``finetune``: exact softmax policy gradient on ``J_I`` of the empirical model, from the prior;
 - ``filter``: ``pi ∝ pi0 (1 - beta_hat)`` with the observed stop rates;
 - ``prior`` and ``oracle`` (exact, the true model and task reward: an upper bound, not a learner).
@@ -84,7 +86,8 @@ class RobustnessConfig:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return ("prior", "avoid", "finetune", "filter", *(f"rift (alpha={a:g})" for a in self.alphas), "oracle")
+        return ("prior", "avoid", "finetune", "filter", *(f"rift (alpha={a:g})" for a in self.alphas),
+                *(f"rift, optimistic (alpha={a:g})" for a in self.alphas), "oracle")
 
 
 def corridor_priors(n_states: int, length: int) -> dict[str, np.ndarray]:
@@ -142,6 +145,9 @@ def learn_all(mdp, sup, pi0, cfg: RobustnessConfig, seed: int) -> dict[str, np.n
     }
     for a in cfg.alphas:
         policies[f"rift (alpha={a:g})"] = fitted_soft_q_iteration(data, pi0, a, mdp.gamma).policy
+    for a in cfg.alphas:
+        policies[f"rift, optimistic (alpha={a:g})"] = fitted_soft_q_iteration(data, pi0, a, mdp.gamma,
+                                                                             pessimism="none").policy
     return policies
 
 
