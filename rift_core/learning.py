@@ -34,14 +34,14 @@ import scipy.sparse as sp
 
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
-from .confidence import outcome_confidence, robust_soft_value_iteration
-from .rift import soft_backup
+from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
+from .rift import soft_backup, spibb_backup
 from .sampling import EStopData, rollout
 
 __all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
 
 
-PESSIMISM = ("lcb", "spibb", "none")
+PESSIMISM = ("lcb", "certified", "spibb", "none")
 
 
 @dataclass(frozen=True)
@@ -71,30 +71,6 @@ def _check_data(data: EStopData, pi_ref) -> np.ndarray:
     return check_policy("pi_ref", pi_ref, data.n_states, data.n_actions)
 
 
-def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: np.ndarray):
-    r"""Soft maximisation that keeps ``pi_ref`` on the bootstrapped pairs (soft Pi_b-SPIBB).
-
-    With ``B`` the bootstrapped pairs and ``m(s) = sum_{a not in B} pi_ref(a|s)``,
-
-        pi(a|s) = pi_ref(a|s)                                        for a in B,
-        pi(a|s) = m(s) pi_ref(a|s) exp(Q(s,a)/alpha) / Z(s)          otherwise,
-        V(s)    = sum_{a in B} pi_ref Q + m(s) alpha log sum_{a not in B} (pi_ref / m) exp(Q / alpha),
-
-    the maximiser of ``sum_a pi Q - alpha KL(pi || pi_ref)`` among policies equal to
-    ``pi_ref`` on ``B``. Returns ``(V, pi)``.
-    """
-    free = pi_ref * ~bootstrapped
-    m = free.sum(axis=1)
-    has = m > 0
-    # rows with no free action use pi_ref as a placeholder reference; their weight m is 0
-    ref = np.where(has[:, None], free / np.where(has, m, 1.0)[:, None], pi_ref)
-    V_free, pi_free, _, _ = soft_backup(Q, ref, alpha)
-    kept = pi_ref * bootstrapped
-    V = np.sum(kept * np.where(pi_ref > 0, Q, 0.0), axis=1) + np.where(has, m * V_free, 0.0)
-    pi = kept + m[:, None] * np.where(has[:, None], pi_free, 0.0)
-    return V, pi / pi.sum(axis=1, keepdims=True)  # exactly normalised: the sum of two parts can round past 1
-
-
 def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float, *, pessimism: str = "lcb",
                             delta: float = 0.05, spibb_threshold: int = 10, features=None,
                             bonus_scale: float = 1.0, step_bonus: float = 0.0, ridge: float = 1e-8,
@@ -112,6 +88,10 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         never worse than ``pi_ref`` on ``L_alpha`` by more than the certified
         ``epsilon`` of :func:`rift_core.confidence.certify` (the book's
         ``cor-safe-improvement``).
+    ``"certified"``: soft policy iteration from ``pi_ref`` that changes a state only
+        where the data certify a gain (:func:`rift_core.confidence.certified_policy_iteration`):
+        with probability ``>= 1 - delta`` never worse than ``pi_ref`` at all
+        (the book's ``thm-certified-improvement``), and slow to move.
     ``"spibb"``: the empirical mean target, but on pairs seen fewer than
         ``spibb_threshold`` times the policy keeps ``pi_ref``'s probabilities and
         reweights only among the others (:func:`spibb_backup`; Laroche et al. 2019).
@@ -147,8 +127,14 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
     max_iterations = check_positive_int("max_iterations", max_iterations)
     S, A = data.n_states, data.n_actions
-    if pessimism == "spibb" and features is not None:
-        raise ValueError("pessimism='spibb' needs tabular data: pass features=None, or use 'lcb' with features")
+    if pessimism in ("spibb", "certified") and features is not None:
+        raise ValueError(f"pessimism={pessimism!r} needs tabular data: pass features=None, or use 'lcb' with features")
+    if pessimism == "certified":
+        if step_bonus != 0.0:
+            raise ValueError("pessimism='certified' certifies RIFT's objective: step_bonus must be 0")
+        conf = outcome_confidence(data, delta)
+        pi, Q, V, it, converged = certified_policy_iteration(conf, pi_ref, alpha, gamma, tol=tol)
+        return FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism)
     if pessimism == "lcb" and features is None:
         conf = outcome_confidence(data, delta)
         pi, Q, V, it, converged = robust_soft_value_iteration(conf, pi_ref, alpha, gamma, step_bonus=step_bonus,

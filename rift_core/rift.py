@@ -103,6 +103,30 @@ def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     return V[..., 0], pi, alpha_kl, log_pi
 
 
+def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: np.ndarray):
+    r"""Soft maximisation that keeps ``pi_ref`` on the bootstrapped pairs (soft Pi_b-SPIBB).
+
+    With ``B`` the bootstrapped pairs and ``m(s) = sum_{a not in B} pi_ref(a|s)``,
+
+        pi(a|s) = pi_ref(a|s)                                        for a in B,
+        pi(a|s) = m(s) pi_ref(a|s) exp(Q(s,a)/alpha) / Z(s)          otherwise,
+        V(s)    = sum_{a in B} pi_ref Q + m(s) alpha log sum_{a not in B} (pi_ref / m) exp(Q / alpha),
+
+    the maximiser of ``sum_a pi Q - alpha KL(pi || pi_ref)`` among policies equal to
+    ``pi_ref`` on ``B``. Returns ``(V, pi)``.
+    """
+    free = pi_ref * ~bootstrapped
+    m = free.sum(axis=1)
+    has = m > 0
+    # rows with no free action use pi_ref as a placeholder reference; their weight m is 0
+    ref = np.where(has[:, None], free / np.where(has, m, 1.0)[:, None], pi_ref)
+    V_free, pi_free, _, _ = soft_backup(Q, ref, alpha)
+    kept = pi_ref * bootstrapped
+    V = np.sum(kept * np.where(pi_ref > 0, Q, 0.0), axis=1) + np.where(has, m * V_free, 0.0)
+    pi = kept + m[:, None] * np.where(has[:, None], pi_free, 0.0)
+    return V, pi / pi.sum(axis=1, keepdims=True)  # exactly normalised: the sum of two parts can round past 1
+
+
 def _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations):
     supervisor.check_matches(mdp)
     S, A = mdp.n_states, mdp.n_actions

@@ -325,7 +325,7 @@ def test_safe_learning_experiment_writes_results_with_provenance(tmp_path):
     assert again["columns"]["lcb_certified_gain"] == stored["columns"]["lcb_certified_gain"][2:]
     cfg = safe_learning.CurvesConfig(seeds=1, episodes=(5,), priors=("poor",), supervisor_names=("random",))
     curves = safe_learning.run_curves(cfg, progress=False)
-    assert sorted(curves["columns"]["mechanism"]) == ["lcb", "none", "spibb"]
+    assert sorted(curves["columns"]["mechanism"]) == ["certified", "lcb", "none", "spibb"]
     assert set(curves["exact"]) == {"poor|random"}
 
 
@@ -337,3 +337,29 @@ def test_curves_config_names_bad_fields(kwargs, message):
     from rift_core.experiments.safe_learning import CurvesConfig
     with pytest.raises(ValueError, match=message):
         CurvesConfig(**kwargs)
+
+
+@given(instances(max_states=5, max_actions=3, gamma_max=0.95), st.integers(0, 2**32 - 1))
+def test_certified_learner_is_never_worse_than_the_prior(inst, seed):
+    """Theorem thm-certified-improvement at delta = 1e-6: L_alpha(pi_hat) >= L_alpha(pi0), with no margin; and it
+    leaves the prior only in states it switched (rows equal to pi0 elsewhere)."""
+    mdp, sup = inst.mdp, inst.supervisor
+    data = _dataset(inst, seed, episodes=int(np.random.default_rng(seed).integers(50, 3000)))
+    fit = fitted_soft_q_iteration(data, inst.pi0, inst.alpha, mdp.gamma, pessimism="certified", delta=1e-6)
+    assert fit.converged
+    gain = evaluate_policy(mdp, sup, fit.policy, inst.pi0).rift_objective(inst.alpha) - evaluate_policy(mdp, sup, inst.pi0).stop_value
+    assert gain >= -1e-8 / (1 - mdp.gamma)
+
+
+def test_certified_learner_moves_once_data_are_plentiful():
+    """On a two-action bandit-like MDP with a clearly stopped action, the certified learner leaves the prior."""
+    from rift_core import StopSupervisor
+    from rift_core.mdp import FiniteMDP
+    P = np.zeros((1, 2, 1)); P[0, :, 0] = 1.0
+    mdp = FiniteMDP(P, np.zeros((1, 2)), np.array([1.0]), 0.5)
+    sup = StopSupervisor(np.array([[0.0, 0.8]]), "truncate")
+    pi0 = np.array([[0.5, 0.5]])
+    data = rollout(mdp, sup, pi0, 200, 20, seed=0)
+    fit = fitted_soft_q_iteration(data, pi0, 0.1, mdp.gamma, pessimism="certified")
+    assert fit.policy[0, 1] < 0.1
+    assert evaluate_policy(mdp, sup, fit.policy).p_stop < 0.2 * evaluate_policy(mdp, sup, pi0).p_stop
