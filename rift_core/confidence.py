@@ -11,19 +11,18 @@ dynamics: ``p(0 | s, a) = beta(s, a)`` and ``p(1 + s' | s, a) = (1 - beta) P(s' 
 
 **Confidence sets.** With ``n = n(s, a)`` visits and empirical frequencies
 ``p_hat``, the set is an L1 ball (Weissman et al. 2003) cut by a box of
-per-outcome empirical-Bernstein intervals (Maurer and Pontil 2009),
+per-outcome Chernoff intervals,
 
     U(s, a) = { p in the simplex : ||p - p_hat||_1 <= e(s, a),  l_o <= p_o <= u_o },
     e(s, a) = sqrt( (2 / n) [ K log 2 + log( 2 S A n (n + 1) / delta ) ] ),
-    u_o, l_o = p_hat_o +- ( sqrt(2 V_o L / n) + 7 L / (3 (n - 1)) ),
-    V_o = n p_hat_o (1 - p_hat_o) / (n - 1),   L = log( 8 S A K n (n + 1) / delta ),
+    [l_o, u_o] = { q : kl(p_hat_o, q) <= log( 4 S A K n (n + 1) / delta ) / n },
 
-and the whole simplex where ``n <= 1``. Each family holds at level
-``delta / 2`` by a union bound over pairs, outcomes, sides and every possible
-count ``n`` (weight ``1 / (n (n + 1))``), so with probability at least
-``1 - delta`` over the data every true ``p(. | s, a)`` lies in its set. The
-box matters where an outcome was never seen: its upper bound falls as
-``1 / n``, not ``1 / sqrt(n)``.
+``kl`` the Bernoulli relative entropy, and the whole simplex where ``n = 0``.
+Each family holds at level ``delta / 2`` by a union bound over pairs,
+outcomes, sides and every possible count ``n`` (weight ``1 / (n (n + 1))``),
+so with probability at least ``1 - delta`` over the data every true
+``p(. | s, a)`` lies in its set. The box matters where an outcome was never
+seen: its upper bound falls as ``1 / n``, not ``1 / sqrt(n)``.
 
 **Values.** For ``V`` on states, the value of outcome ``o`` of ``(s, a)`` is
 ``f_V(s, a, 0) = bonus - 1 + gamma V(s) [truncate] or bonus - 1 [terminate]``
@@ -65,23 +64,46 @@ def l1_radius(counts: np.ndarray, n_outcomes: int, n_pairs: int, delta: float) -
     return np.where(n > 0, np.minimum(e, 2.0), 2.0)
 
 
-def bernstein_box(p_hat: np.ndarray, counts: np.ndarray, n_pairs: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    r"""Per-outcome intervals ``[l, u]`` from Maurer and Pontil's empirical Bernstein bound.
+def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    r"""``kl(p, q) = p log(p / q) + (1 - p) log((1 - p) / (1 - q))``, with ``0 log 0 = 0``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(p > 0, p * np.log(p / q), 0.0)
+        b = np.where(p < 1, (1 - p) * np.log((1 - p) / (1 - q)), 0.0)
+    return a + b
 
-    For ``n >= 2`` i.i.d. indicators with mean ``p``, each side fails with
-    probability at most ``delta' / 2`` at half-width
-    ``sqrt(2 V L / n) + 7 L / (3 (n - 1))``, ``L = log(4 / delta')``, ``V`` the
-    unbiased sample variance. With ``delta' = delta / (n_pairs K n (n + 1))`` the
-    union over pairs, outcomes and counts holds at ``delta``. ``n <= 1`` gives ``[0, 1]``.
+
+def chernoff_box(p_hat: np.ndarray, counts: np.ndarray, n_pairs: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-outcome intervals ``[l, u] = {q : kl(p_hat, q) <= L / n}``, ``L = log(2 n_pairs K n (n + 1) / delta)``.
+
+    By the Chernoff bound for ``n`` i.i.d. indicators with mean ``p``,
+    ``P(p_hat <= p - t) <= exp(-n kl(p - t, p))`` and likewise above, so each
+    side fails with probability at most ``exp(-L) = delta / (2 n_pairs K n (n + 1))``;
+    summed over the two sides, ``K`` outcomes, ``n_pairs`` pairs and every count
+    ``n >= 1`` the failures add up to at most ``delta``. An outcome never seen in ``n``
+    visits gets ``u = 1 - exp(-L / n)``, about ``L / n``. ``n = 0`` gives ``[0, 1]``.
+    The endpoints are found by bisection (60 halvings: to ``1e-18``), rounded outwards.
     """
     K = p_hat.shape[-1]
     n = np.asarray(counts, dtype=float)[..., None]
-    safe = np.maximum(n, 2.0)
-    L = np.log(4.0 * n_pairs * K * safe * (safe + 1.0) / delta)
-    var = safe * p_hat * (1.0 - p_hat) / (safe - 1.0)
-    half = np.sqrt(2.0 * var * L / safe) + 7.0 * L / (3.0 * (safe - 1.0))
-    half = np.where(n >= 2, half, 1.0)
-    return np.clip(p_hat - half, 0.0, 1.0), np.clip(p_hat + half, 0.0, 1.0)
+    safe = np.maximum(n, 1.0)
+    level = np.log(2.0 * n_pairs * K * safe * (safe + 1.0) / delta) / safe
+    p = np.clip(p_hat, 0.0, 1.0)
+
+    def solve(lo, hi, upward):
+        # kl(p, q) is increasing in q on [p, 1] and decreasing on [0, p]: find where it crosses `level`
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            inside = bernoulli_kl(p, mid) <= level
+            if upward:
+                lo, hi = np.where(inside, mid, lo), np.where(inside, hi, mid)
+            else:
+                lo, hi = np.where(inside, lo, mid), np.where(inside, mid, hi)
+        return hi if upward else lo
+
+    upper = solve(p, np.ones_like(p), True)
+    lower = solve(np.zeros_like(p), p, False)
+    unseen = n == 0
+    return np.where(unseen, 0.0, lower), np.where(unseen, 1.0, upper)
 
 
 def worst_case_distribution(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None) -> np.ndarray:
@@ -176,7 +198,7 @@ def outcome_confidence(data: EStopData, delta: float = 0.05) -> OutcomeConfidenc
     tally = np.bincount(flat, minlength=S * A * K).reshape(S, A, K).astype(float)
     counts = tally.sum(axis=2)
     p_hat = np.where(counts[..., None] > 0, tally / np.maximum(counts, 1.0)[..., None], 1.0 / K)
-    lower, upper = bernstein_box(p_hat, counts, S * A, delta / 2.0)
+    lower, upper = chernoff_box(p_hat, counts, S * A, delta / 2.0)
     return OutcomeConfidence(p_hat, l1_radius(counts, K, S * A, delta / 2.0), lower, upper, counts, delta,
                              data.semantics)
 
