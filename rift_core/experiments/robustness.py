@@ -71,23 +71,32 @@ class RobustnessConfig:
     supervisor_names: tuple[str, ...] = SUPERVISORS
 
     def __post_init__(self):
-        for name in ("seeds", "episodes", "horizon", "finetune_steps", "eval_episodes", "corridor_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} is {value!r}, expected a positive integer")
+        check_positive_fields(self, ("seeds", "episodes", "horizon", "finetune_steps", "eval_episodes",
+                                     "corridor_length"))
         if not self.alphas or any(a <= 0 for a in self.alphas):
             raise ValueError(f"alphas is {self.alphas!r}, expected positive values")
-        for p in self.priors:
-            if p not in PRIORS:
-                raise ValueError(f"priors holds {p!r}, expected names from {PRIORS}")
-        for s in self.supervisor_names:
-            if s not in SUPERVISORS:
-                raise ValueError(f"supervisor_names holds {s!r}, expected names from {SUPERVISORS}")
+        check_cells(self)
 
     @property
     def methods(self) -> tuple[str, ...]:
         return ("prior", "avoid", "finetune", "filter", *(f"rift (alpha={a:g})" for a in self.alphas),
                 *(f"rift, optimistic (alpha={a:g})" for a in self.alphas), "oracle")
+
+
+def check_positive_fields(cfg, names) -> None:
+    """Raise ``ValueError`` naming the first field of ``cfg`` among ``names`` that is not a positive integer."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} is {value!r}, expected a positive integer")
+
+
+def check_cells(cfg) -> None:
+    """Raise ``ValueError`` if ``cfg.priors`` or ``cfg.supervisor_names`` names an unknown prior or supervisor."""
+    for field, allowed in (("priors", PRIORS), ("supervisor_names", SUPERVISORS)):
+        for name in getattr(cfg, field):
+            if name not in allowed:
+                raise ValueError(f"{field} holds {name!r}, expected names from {allowed}")
 
 
 def corridor_priors(n_states: int, length: int) -> dict[str, np.ndarray]:

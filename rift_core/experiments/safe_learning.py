@@ -33,12 +33,17 @@ from ..confidence import certify
 from ..learning import PESSIMISM, fitted_soft_q_iteration
 from ..provenance import provenance, write_results
 from ..sampling import rollout
-from .robustness import PRIORS, SUPERVISORS, corridor_priors, corridor_supervisors
+from .robustness import PRIORS, SUPERVISORS, check_cells, check_positive_fields, corridor_priors, corridor_supervisors
 
 __all__ = ["CurvesConfig", "CoverageConfig", "run_curves", "run_coverage", "main"]
 
 CURVE_SUPERVISORS = ("precise", "safety", "noisy (low)", "random")
 CURVES_STREAM, COVERAGE_STREAM = 7301, 7302  # keep the two experiments' random streams apart
+
+
+def _check_delta(delta) -> None:
+    if not 0 < delta < 1:
+        raise ValueError(f"delta is {delta!r}, expected a value in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -70,22 +75,13 @@ class CurvesConfig:
     supervisor_names: tuple[str, ...] = CURVE_SUPERVISORS
 
     def __post_init__(self):
-        for name in ("seeds", "horizon", "corridor_length", "spibb_threshold"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} is {value!r}, expected a positive integer")
+        check_positive_fields(self, ("seeds", "horizon", "corridor_length", "spibb_threshold"))
         if not self.episodes or any(not isinstance(n, int) or n < 1 for n in self.episodes):
             raise ValueError(f"episodes is {self.episodes!r}, expected positive integers")
-        if not 0 < self.delta < 1:
-            raise ValueError(f"delta is {self.delta!r}, expected a value in (0, 1)")
+        _check_delta(self.delta)
         if not self.alpha > 0:
             raise ValueError(f"alpha is {self.alpha!r}, expected > 0")
-        for p in self.priors:
-            if p not in PRIORS:
-                raise ValueError(f"priors holds {p!r}, expected names from {PRIORS}")
-        for s in self.supervisor_names:
-            if s not in SUPERVISORS:
-                raise ValueError(f"supervisor_names holds {s!r}, expected names from {SUPERVISORS}")
+        check_cells(self)
 
 
 def _corridor(cfg):
@@ -166,14 +162,10 @@ class CoverageConfig:
     max_states: int = 8
 
     def __post_init__(self):
-        for name in ("datasets", "min_episodes", "max_episodes", "horizon", "max_states"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} is {value!r}, expected a positive integer")
+        check_positive_fields(self, ("datasets", "min_episodes", "max_episodes", "horizon", "max_states"))
         if self.max_episodes < self.min_episodes:
             raise ValueError(f"max_episodes is {self.max_episodes}, expected >= min_episodes = {self.min_episodes}")
-        if not 0 < self.delta < 1:
-            raise ValueError(f"delta is {self.delta!r}, expected a value in (0, 1)")
+        _check_delta(self.delta)
         if not 0 <= self.constructed_fraction <= 1:
             raise ValueError(f"constructed_fraction is {self.constructed_fraction!r}, expected a value in [0, 1]")
 
