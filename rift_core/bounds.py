@@ -1,4 +1,4 @@
-r"""The right-hand sides of the book's theorems, as functions (DESIGN §4).
+r"""The right-hand sides of the book's theorems, as functions.
 
 Each function computes one bound exactly as its theorem states it, so that the
 verification notebooks and the property tests check the library's statement
@@ -23,6 +23,7 @@ __all__ = [
     "rift_regret_bound",
     "catastrophe_improvement_bound",
     "catastrophe_threshold",
+    "tilt_kl_bound",
     "precise_gap_bound",
     "worst_never_stopped_gap",
     "comonotone_states",
@@ -36,29 +37,28 @@ def reward_span(mdp: FiniteMDP) -> float:
 
     A stopped step earns 0 (the stop pre-empts the action), so under supervision
     the per-step task reward ranges over that interval; this is the ``R`` of
-    Theorems 3 and 5. (DESIGN §4 said "rewards in an interval of width R"; the
-    interval must contain 0, see the regret chapter.)
+    Theorems 3 and 5 (``def-reward-span``: the interval must contain 0).
     """
     return float(max(mdp.r.max(), 0.0) - min(mdp.r.min(), 0.0))
 
 
 def regret_bound(gamma: float, D: float, R: float) -> float:
-    r"""Theorem 3: ``|J_r(pi) - J_r(pi0)| <= R (1 - gamma)^{-3/2} sqrt(D / 2)``."""
+    r"""Theorem 3 (``thm-regret``): ``|J_r(pi) - J_r(pi0)| <= R / (1 - gamma) sqrt(D / 2)``."""
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     D = check_scalar("D", D, low=0.0) if np.isfinite(D) else float("inf")
     R = check_scalar("R", R, low=0.0)
-    return R * (1.0 - gamma) ** -1.5 * np.sqrt(D / 2.0)
+    return R / (1.0 - gamma) * np.sqrt(D / 2.0)
 
 
 def rift_regret_bound(gamma: float, p_stop_prior: float, alpha: float, R: float) -> float:
-    r"""Theorems 2 + 3 for RIFT: ``J_r(pi0) - J_r(pi_alpha) <= R (1 - gamma)^{-3/2} sqrt(p_stop(pi0) / (2 alpha))``."""
+    r"""Theorems 2 + 3 for RIFT: ``J_r(pi0) - J_r(pi_alpha) <= R / (1 - gamma) sqrt(p_stop(pi0) / (2 alpha))``."""
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     p_stop_prior = check_scalar("p_stop_prior", p_stop_prior, low=0.0)
     return regret_bound(gamma, p_stop_prior / alpha, R)
 
 
 def catastrophe_improvement_bound(gamma: float, dI: float, alpha: float, C: float, R: float) -> float:
-    r"""Theorem 5: ``J_C(pi) - J_C(pi0) >= C dI - R (1 - gamma)^{-3/2} sqrt(dI / (2 alpha))``,
+    r"""Theorem 5: ``J_C(pi) - J_C(pi0) >= C dI - R / (1 - gamma) sqrt(dI / (2 alpha))``,
     ``dI = J_I(pi) - J_I(pi0) >= 0``, for any ``pi`` with ``L_alpha(pi) >= L_alpha(pi0)``."""
     C = check_scalar("C", C, low=0.0)
     dI = check_scalar("dI", dI, low=0.0)
@@ -67,12 +67,27 @@ def catastrophe_improvement_bound(gamma: float, dI: float, alpha: float, C: floa
 
 
 def catastrophe_threshold(gamma: float, alpha: float, C: float, R: float) -> float:
-    r"""Theorem 5's threshold: improvement is guaranteed once ``dI > R^2 / (2 alpha C^2 (1 - gamma)^3)``."""
+    r"""Theorem 5's threshold: improvement is guaranteed once ``dI > R^2 / (2 alpha C^2 (1 - gamma)^2)``."""
     C = check_scalar("C", C, low=0.0, low_open=True)
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     R = check_scalar("R", R, low=0.0)
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
-    return R**2 / (2.0 * alpha * C**2 * (1.0 - gamma) ** 3)
+    return R**2 / (2.0 * alpha * C**2 * (1.0 - gamma) ** 2)
+
+
+def tilt_kl_bound(visitation, Q, pi0, alpha: float) -> float:
+    r"""Corollary ``cor-rift-tilt``: ``D(pi_alpha) <= sum_s y(s) sigma(s)^2 / (8 alpha^2)``.
+
+    ``visitation`` is ``y = y_{pi_alpha}``, ``Q`` is ``Q_alpha`` and ``sigma(s)`` the
+    span of ``Q[s, .]`` over the support of ``pi0[s, .]`` (the KL of an
+    exponential tilt, the book's ``lem-tilt-kl``).
+    """
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    y = np.asarray(visitation, dtype=float)
+    Q = np.asarray(Q, dtype=float)
+    support = np.asarray(pi0) > 0
+    span = np.where(support, Q, -np.inf).max(axis=1) - np.where(support, Q, np.inf).min(axis=1)
+    return float(y @ span**2 / (8.0 * alpha**2))
 
 
 def precise_gap_bound(gamma: float, delta: float) -> float:

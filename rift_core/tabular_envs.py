@@ -16,7 +16,8 @@ from ._validation import check_positive_int, check_scalar
 from . import supervisors
 from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_sparse_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry"]
+__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_sparse_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry",
+           "regret_fork"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,3 +323,30 @@ def gamble_or_retry(p_bad: float = 0.3, beta_retry: float = 0.5, beta_bad: float
     noop[done] = True
     task = TabularTask(FiniteMDP(P, r, rho, gamma), np.array([bad]), noop, GAMBLE_ACTIONS, ("start", "bad", "done"))
     return task, StopSupervisor(beta, semantics, "gamble_or_retry")
+
+
+def regret_fork(gamma: float = 0.9, shift: float = 0.01) -> tuple[TabularTask, np.ndarray, np.ndarray]:
+    r"""The instance on which the book's regret bound (``thm-regret``) is tight.
+
+    From ``start`` the action ``good`` leads to ``G`` (reward 1 at every later
+    step) and ``bad`` to ``B`` (reward 0); both are absorbing, and nothing is
+    ever stopped. The prior is uniform; the policy moves ``shift`` towards
+    ``good`` at ``start`` only. Then ``J_r(pi) - J_r(pi0) = shift gamma / (1 - gamma)``
+    and ``D(pi) = KL(1/2 + shift || 1/2)``, about ``2 shift^2``: the ratio of the
+    change to ``R / (1 - gamma) sqrt(D / 2)`` tends to ``gamma`` as ``shift -> 0``.
+    Returns the task, the prior and the policy.
+    """
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    shift = check_scalar("shift", shift, low=0.0, high=0.5, low_open=True, high_open=True)
+    start, good, bad = 0, 1, 2
+    P = np.zeros((3, 2, 3))
+    P[start, 0, good], P[start, 1, bad] = 1.0, 1.0
+    P[good, :, good], P[bad, :, bad] = 1.0, 1.0
+    r = np.zeros((3, 2))
+    r[good] = 1.0
+    pi0 = np.full((3, 2), 0.5)
+    pi = pi0.copy()
+    pi[start] = [0.5 + shift, 0.5 - shift]
+    task = TabularTask(FiniteMDP(P, r, np.array([1.0, 0.0, 0.0]), gamma), np.array([], dtype=int),
+                       np.zeros((3, 2), dtype=bool), ("good", "bad"), ("start", "G", "B"))
+    return task, pi0, pi

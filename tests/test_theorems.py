@@ -38,7 +38,7 @@ def test_theorem2_certificate_for_partial_residuals(inst, t):
 
 @given(instances(), st.integers(0, 2**32 - 1), st.floats(-10.0, 10.0))
 def test_theorem3_regret_for_any_policy(inst, seed, shift):
-    """|J_r(pi) - J_r(pi0)| <= R (1-gamma)^{-3/2} sqrt(D/2), R the span of rewards and 0, any reward shift."""
+    """|J_r(pi) - J_r(pi0)| <= R / (1-gamma) sqrt(D/2), R the span of rewards and 0, any reward shift."""
     mdp = inst.mdp.with_reward(inst.mdp.r + shift)
     pi = inst.pi0 * tabular_envs.random_policy(*inst.pi0.shape, seed=seed)
     pi /= pi.sum(axis=1, keepdims=True)
@@ -139,3 +139,32 @@ def test_comonotone_states_by_hand():
     assert bounds.comonotone_states(Q_stop, bad, support).tolist() == [False, True]
     support[0, 0] = False
     assert bounds.comonotone_states(Q_stop, np.array([[9.0, 2.0, 3.0], [0, 0, 0]]), support).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("gamma", [0.5, 0.9, 0.99])
+def test_theorem3_is_tight_on_the_fork(gamma):
+    """The fork attains ratio ~gamma against the bound (>= 0.85 at gamma 0.9 and 0.99); the ratio computed by hand:
+    change = shift gamma / (1 - gamma), D = KL(1/2 + shift || 1/2)."""
+    shift = 0.01
+    task, pi0, pi = tabular_envs.regret_fork(gamma, shift)
+    sup = StopSupervisor(np.zeros((3, 2)))
+    ev, ev0 = evaluate_policy(task.mdp, sup, pi, pi0), evaluate_policy(task.mdp, sup, pi0, pi0)
+    change = ev.task_return - ev0.task_return
+    kl = (0.5 + shift) * np.log(1 + 2 * shift) + (0.5 - shift) * np.log(1 - 2 * shift)
+    assert change == pytest.approx(shift * gamma / (1 - gamma), rel=1e-9)
+    assert ev.kl_cost == pytest.approx(kl, rel=1e-9)
+    ratio = change / bounds.regret_bound(gamma, ev.kl_cost, bounds.reward_span(task.mdp))
+    assert ratio <= 1.0 and ratio == pytest.approx(gamma, rel=1e-3)
+
+
+@given(instances())
+def test_rift_tilt_bound(inst):
+    """Corollary cor-rift-tilt: D(pi_alpha) <= sum_s y sigma^2 / (8 alpha^2), and the loss it implies."""
+    from rift_core.evaluation import discounted_visitation
+    mdp, sup = inst.mdp, inst.supervisor
+    sol = solve_rift(mdp, sup, inst.pi0, inst.alpha)
+    ev, ev0 = evaluate_policy(mdp, sup, sol.policy, inst.pi0), evaluate_policy(mdp, sup, inst.pi0, inst.pi0)
+    kl_bound = bounds.tilt_kl_bound(discounted_visitation(mdp, sup, sol.policy), sol.Q, inst.pi0, inst.alpha)
+    assert ev.kl_cost <= kl_bound * (1 + 1e-9) + _eps(mdp.gamma)
+    loss = ev0.task_return - ev.task_return
+    assert loss <= bounds.regret_bound(mdp.gamma, kl_bound, bounds.reward_span(mdp)) + _eps(mdp.gamma)
