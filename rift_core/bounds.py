@@ -25,6 +25,8 @@ __all__ = [
     "catastrophe_threshold",
     "tilt_kl_bound",
     "precise_gap_bound",
+    "precise_stop_cost",
+    "precise_regret_bound",
     "worst_never_stopped_gap",
     "comonotone_states",
     "task_action_value",
@@ -94,6 +96,25 @@ def precise_gap_bound(gamma: float, delta: float) -> float:
     r"""Theorem 6: a never-stopped policy under ``precise(delta)`` has ``J* - J_r(pi) <= delta / (1 - gamma)``."""
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     return check_scalar("delta", delta, low=0.0) / (1.0 - gamma)
+
+
+def precise_stop_cost(mdp: FiniteMDP, semantics: str) -> float:
+    r"""``c`` of ``thm-precise-robust``: ``max_s V*(s)^+`` under terminate, ``(1 - gamma) max_s V*(s)^+`` under truncate.
+
+    ``V*`` is the optimal task value of the unsupervised MDP.
+    """
+    if semantics not in ("terminate", "truncate"):
+        raise ValueError(f"semantics is {semantics!r}, expected 'terminate' or 'truncate'")
+    free = StopSupervisor(np.zeros_like(mdp.r))
+    top = max(float(policy_iteration(mdp, free, mdp.r).V.max()), 0.0)
+    return top if semantics == "terminate" else (1.0 - mdp.gamma) * top
+
+
+def precise_regret_bound(gamma: float, delta: float, p_stop: float, c: float) -> float:
+    r"""``thm-precise-robust``: under ``precise(delta)``, ``J* - J_r(pi) <= delta / (1 - gamma) + c p_stop(pi)``."""
+    p_stop = check_scalar("p_stop", p_stop, low=0.0)
+    c = check_scalar("c", c, low=0.0)
+    return precise_gap_bound(gamma, delta) + c * p_stop
 
 
 def worst_never_stopped_gap(mdp: FiniteMDP, beta) -> float | None:

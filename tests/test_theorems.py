@@ -168,3 +168,24 @@ def test_rift_tilt_bound(inst):
     assert ev.kl_cost <= kl_bound * (1 + 1e-9) + _eps(mdp.gamma)
     loss = ev0.task_return - ev.task_return
     assert loss <= bounds.regret_bound(mdp.gamma, kl_bound, bounds.reward_span(mdp)) + _eps(mdp.gamma)
+
+
+@settings(max_examples=40)
+@given(instances(semantics=("terminate", "truncate")), st.floats(0.0, 0.3))
+def test_theorem6_robust_form_for_rift_and_any_policy(inst, delta):
+    """thm-precise-robust for pi_alpha, the prior and a random policy; cor-precise-rift for pi_alpha."""
+    mdp = inst.mdp
+    sem = inst.supervisor.semantics
+    sup = supervisors.precise(mdp, delta, semantics=sem)
+    J_star = float(mdp.rho @ policy_iteration(mdp, StopSupervisor(np.zeros_like(mdp.r)), mdp.r).V)
+    c = bounds.precise_stop_cost(mdp, sem)
+    pi_rand = tabular_envs.random_policy(*inst.pi0.shape, seed=1)
+    for pi in (solve_rift(mdp, sup, inst.pi0, inst.alpha).policy, inst.pi0, pi_rand):
+        ev = evaluate_policy(mdp, sup, pi)
+        assert J_star - ev.task_return <= bounds.precise_regret_bound(mdp.gamma, delta, ev.p_stop, c) + _eps(mdp.gamma)
+    # the corollary: p_stop(pi_alpha) <= p0 + alpha log(1 / p_min) / (1 - gamma)
+    support = inst.pi0 > 0
+    p0 = -float(mdp.rho @ policy_iteration(mdp, sup, sup.learner_reward(), mask=support).V)
+    p_min = inst.pi0[support].min()
+    e_alpha = evaluate_policy(mdp, sup, solve_rift(mdp, sup, inst.pi0, inst.alpha).policy)
+    assert e_alpha.p_stop <= p0 + inst.alpha * np.log(1 / p_min) / (1 - mdp.gamma) + _eps(mdp.gamma)
