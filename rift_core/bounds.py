@@ -25,6 +25,7 @@ __all__ = [
     "catastrophe_threshold",
     "tilt_kl_bound",
     "precise_gap_bound",
+    "stop_value_perturbation_bound",
     "precise_stop_cost",
     "precise_regret_bound",
     "worst_never_stopped_gap",
@@ -96,6 +97,21 @@ def precise_gap_bound(gamma: float, delta: float) -> float:
     r"""Theorem 6: a never-stopped policy under ``precise(delta)`` has ``J* - J_r(pi) <= delta / (1 - gamma)``."""
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     return check_scalar("delta", delta, low=0.0) / (1.0 - gamma)
+
+
+def stop_value_perturbation_bound(gamma: float, semantics: str, beta_error: float, visitation_mass: float) -> float:
+    r"""``prop-perturbation``: ``|J_I(pi) - J_I_hat(pi)| <= kappa ||beta - beta_hat||_inf sum_s y(s)``.
+
+    ``kappa = 1`` under terminate and ``1 / (1 - gamma)`` under truncate;
+    ``visitation_mass`` is ``sum_s y(s) <= 1 / (1 - gamma)`` under the real supervisor.
+    """
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    if semantics not in ("terminate", "truncate"):
+        raise ValueError(f"semantics is {semantics!r}, expected 'terminate' or 'truncate'")
+    beta_error = check_scalar("beta_error", beta_error, low=0.0, high=1.0)
+    visitation_mass = check_scalar("visitation_mass", visitation_mass, low=0.0)
+    kappa = 1.0 if semantics == "terminate" else 1.0 / (1.0 - gamma)
+    return kappa * beta_error * visitation_mass
 
 
 def precise_stop_cost(mdp: FiniteMDP, semantics: str) -> float:

@@ -189,3 +189,36 @@ def test_theorem6_robust_form_for_rift_and_any_policy(inst, delta):
     p_min = inst.pi0[support].min()
     e_alpha = evaluate_policy(mdp, sup, solve_rift(mdp, sup, inst.pi0, inst.alpha).policy)
     assert e_alpha.p_stop <= p0 + inst.alpha * np.log(1 / p_min) / (1 - mdp.gamma) + _eps(mdp.gamma)
+
+
+@given(instances(), st.integers(0, 2**32 - 1))
+def test_supervisor_perturbation_identity_and_bound(inst, seed):
+    """prop-perturbation: the exact identity for L_alpha, and the stop-value bound, against independent solves."""
+    from rift_core.evaluation import discounted_visitation, kl_per_state, policy_value
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    rng = np.random.default_rng(seed)
+    beta_hat = np.clip(sup.beta + rng.uniform(-0.2, 0.2, sup.beta.shape), 0.0, 1.0)
+    sup_hat = StopSupervisor(beta_hat, sup.semantics)
+    pi = solve_rift(mdp, sup_hat, pi0, a).policy  # RIFT fitted against the model of the supervisor
+    y = discounted_visitation(mdp, sup, pi)
+    kl = kl_per_state(pi, pi0)
+    V_hat = policy_value(mdp, sup_hat, pi, sup_hat.learner_reward() - a * kl[:, None])
+    g = 1 + mdp.gamma * (mdp.P @ V_hat) - (mdp.gamma * V_hat[:, None] if sup.semantics == "truncate" else 0.0)
+    rhs = y @ (pi * (beta_hat - sup.beta) * g).sum(axis=1)
+    ev, ev_hat = evaluate_policy(mdp, sup, pi, pi0), evaluate_policy(mdp, sup_hat, pi, pi0)
+    assert ev.rift_objective(a) - ev_hat.rift_objective(a) == pytest.approx(rhs, abs=_eps(mdp.gamma) * (1 + abs(rhs)))
+    bound = bounds.stop_value_perturbation_bound(mdp.gamma, sup.semantics, float(np.abs(sup.beta - beta_hat).max()), y.sum())
+    assert abs(ev.stop_value - ev_hat.stop_value) <= bound + _eps(mdp.gamma)
+
+
+def test_perturbation_needs_kappa_under_truncate():
+    """One state stopped with probability b, its exit leads to safety: dJ_I/db -> -1/(1-gamma)^2 > sum_s y(s)."""
+    from rift_core.mdp import FiniteMDP
+    gamma, b, db = 0.9, 0.99, 1e-4
+    P = np.zeros((2, 1, 2)); P[0, 0, 1] = 1.0; P[1, 0, 1] = 1.0
+    mdp = FiniteMDP(P, np.zeros((2, 1)), np.array([1.0, 0.0]), gamma)
+    J = lambda beta0: evaluate_policy(mdp, StopSupervisor(np.array([[beta0], [0.0]]), "truncate"), np.ones((2, 1))).stop_value  # noqa: E731
+    assert J(b) == pytest.approx(-b / (1 - gamma * b))
+    change = abs(J(b) - J(b - db))
+    assert change > 1.5 * db / (1 - gamma)  # the bound without kappa fails
+    assert change <= bounds.stop_value_perturbation_bound(gamma, "truncate", db, 1 / (1 - gamma))
