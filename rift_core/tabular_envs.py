@@ -16,7 +16,7 @@ from ._validation import check_positive_int, check_scalar
 from . import supervisors
 from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_sparse_mdp", "random_policy", "random_instance", "cliff_corridor", "gridworld", "gamble_or_retry",
+__all__ = ["TabularTask", "RandomInstance", "random_mdp", "random_sparse_mdp", "random_policy", "random_instance", "adversarial_instance", "cliff_corridor", "gridworld", "gamble_or_retry",
            "regret_fork"]
 
 
@@ -170,6 +170,44 @@ def random_instance(rng: np.random.Generator, max_states: int = 8, max_actions: 
     pi0 = random_policy(S, A, seed=rng, drop=0.2)
     alpha = float(10 ** rng.uniform(*log10_alpha))
     return RandomInstance(mdp, sup, pi0, alpha, kind)
+
+
+def adversarial_instance(rng: np.random.Generator, max_states: int = 8, max_actions: int = 4) -> RandomInstance:
+    r"""Draw one instance of the *widened* family: the corners a theorem's proof must survive.
+
+    On top of :func:`random_instance`'s draw (whose ``kind`` it keeps, with the
+    suffix ``+adversarial``), each of these is applied independently with
+    probability 1/2:
+
+    - ``gamma`` from ``(0, 0.9, 0.99, 0.999)`` instead;
+    - exactly deterministic transitions (each row one-hot);
+    - the start distribution on state 0 only, so other states may be unreachable;
+    - rewards shifted far from 0, by one of ``-10, 10, 100``;
+    - prior masses of ``1e-8`` on some supported actions;
+    - a supervisor that is 0/1 (each entry 1 with probability 0.3) or tiny (``1e-6 U[0, 1]``).
+    """
+    base = random_instance(rng, max_states, max_actions)
+    mdp, sup, pi0 = base.mdp, base.supervisor, base.pi0.copy()
+    S, A = pi0.shape
+    P, r, rho, gamma = mdp.P.copy(), mdp.r.copy(), mdp.rho.copy(), mdp.gamma
+    flip = lambda: bool(rng.random() < 0.5)  # noqa: E731
+    if flip():
+        gamma = float(rng.choice([0.0, 0.9, 0.99, 0.999]))
+    if flip():
+        P = np.eye(S)[rng.integers(S, size=(S, A))]
+    if flip():
+        rho = np.eye(S)[0]
+    if flip():
+        r = r + float(rng.choice([-10.0, 10.0, 100.0]))
+    if flip():
+        tiny = (rng.random(pi0.shape) < 0.3) & (pi0 > 0)
+        pi0 = np.where(tiny, 1e-8, pi0)
+        pi0 /= pi0.sum(axis=1, keepdims=True)
+    beta = sup.beta
+    if flip():
+        beta = (rng.random((S, A)) < 0.3).astype(float) if flip() else 1e-6 * rng.random((S, A))
+    return RandomInstance(FiniteMDP(P, r, rho, gamma), StopSupervisor(beta, sup.semantics, sup.name), pi0,
+                          base.alpha, base.kind + "+adversarial")
 
 
 CORRIDOR_ACTIONS = ("forward", "stay", "edge")

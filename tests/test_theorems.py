@@ -222,3 +222,37 @@ def test_perturbation_needs_kappa_under_truncate():
     change = abs(J(b) - J(b - db))
     assert change > 1.5 * db / (1 - gamma)  # the bound without kappa fails
     assert change <= bounds.stop_value_perturbation_bound(gamma, "truncate", db, 1 / (1 - gamma))
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_theorems_on_the_widened_family(seed):
+    """Certificate, tight regret and tilt bounds on adversarial_instance: gamma to 0.999, deterministic kernels,
+    unreachable states, shifted rewards, 1e-8 prior masses, 0/1 or tiny supervisors."""
+    import warnings
+
+    from rift_core.evaluation import discounted_visitation
+    from rift_core.rift import ConvergenceWarning
+    inst = tabular_envs.adversarial_instance(np.random.default_rng(seed))
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the rounding floor at gamma = 0.999, within tolerance
+        sol = solve_rift(mdp, sup, pi0, a)
+    ev, ev0 = evaluate_policy(mdp, sup, sol.policy, pi0), evaluate_policy(mdp, sup, pi0, pi0)
+    eps = _eps(mdp.gamma)
+    R = bounds.reward_span(mdp)
+    gain = ev.stop_value - ev0.stop_value
+    assert gain >= -eps and a * ev.kl_cost <= gain + eps
+    assert abs(ev.task_return - ev0.task_return) <= bounds.regret_bound(mdp.gamma, ev.kl_cost, R) + eps * (1 + R)
+    assert ev.kl_cost <= bounds.tilt_kl_bound(discounted_visitation(mdp, sup, sol.policy), sol.Q, pi0, a) * (1 + 1e-9) + eps
+
+
+def test_adversarial_instances_reach_every_corner():
+    rng = np.random.default_rng(0)
+    draws = [tabular_envs.adversarial_instance(rng) for _ in range(200)]
+    assert any(d.mdp.gamma == 0.999 for d in draws)
+    assert any(np.isin(d.mdp.P, (0.0, 1.0)).all() for d in draws)
+    assert any(d.mdp.r.min() >= 10 for d in draws) and any(d.mdp.r.max() <= -9 for d in draws)
+    assert any((d.pi0 == 1e-8 / d.pi0.sum(axis=1, keepdims=True)).any() or (np.abs(d.pi0 - 1e-8) < 1e-9).any() for d in draws)
+    assert any(np.isin(d.supervisor.beta, (0.0, 1.0)).all() and d.supervisor.beta.any() for d in draws)
+    assert any(0 < d.supervisor.beta.max() <= 1e-6 for d in draws)
+    assert all(d.kind.endswith("+adversarial") for d in draws)
