@@ -1,4 +1,4 @@
-r"""The methods RIFT is compared with (DESIGN §6), exact in the tabular case.
+r"""The methods RIFT is compared with (the book's robustness table), exact in the tabular case.
 
 Every method has the signature ``method(mdp, supervisor, pi0, **options) ->
 policy[s, a]`` and sees only what its definition allows: ``prior``, ``avoid``,

@@ -85,7 +85,7 @@ def discounted_visitation(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.
     r"""Unnormalised discounted visitation ``y = rho^T (I - gamma K_pi)^{-1}``.
 
     ``y[s] = E[sum_t gamma^t 1{s_t = s, not stopped before t}]``; the occupancy
-    of DESIGN §2 is ``d_pi = (1 - gamma) y`` (total mass <= 1 under
+    (the book's ``def-visitation``) is ``d_pi = (1 - gamma) y`` (total mass <= 1 under
     ``terminate``, exactly 1 under ``truncate``).
     """
     pi = _check(mdp, supervisor, pi)
@@ -131,7 +131,7 @@ def kl_per_state(pi, pi0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
-    r"""Exact figures of one policy under one supervisor (DESIGN §2).
+    r"""Exact figures of one policy under one supervisor (the book's ``def-visitation``).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-r"""A fast 2-D point-navigation task with obstacles (DESIGN §7), as a Gymnasium environment.
+r"""A fast 2-D point-navigation task with obstacles, as a Gymnasium environment.
 
 The agent is a point in the square ``[-1, 1]^2`` that moves by its action, a
 velocity in ``[-1, 1]^2`` scaled by ``dt``. It starts near ``(-0.8, -0.8)``; the

@@ -1,4 +1,4 @@
-r"""Linear RIFT: a log-linear residual on top of the prior (DESIGN §3).
+r"""Linear RIFT: a log-linear residual on top of the prior (the book's ``learning-from-stops``).
 
 The policy class is ``pi_theta(a | s) ∝ pi0(a | s) exp(theta . phi(s, a))`` for
 features ``phi`` of shape ``(S, A, d)``. :func:`linear_rift` maximises RIFT's

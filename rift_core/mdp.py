@@ -1,13 +1,13 @@
 r"""Finite MDPs and the e-stop supervisor that acts on them.
 
-Notation (DESIGN §2): ``P[s, a, s']`` transitions, ``r[s, a]`` the hidden task
+Notation (the book's ``def-supervised-mdp``): ``P[s, a, s']`` transitions, ``r[s, a]`` the hidden task
 reward, ``rho[s]`` the initial distribution, ``gamma`` the discount, and
 ``beta[s, a]`` the probability that the supervisor presses the e-stop when the
 agent commits to ``a`` in ``s``.
 
 A stop pre-empts the action. Two stop semantics are supported:
 
-``terminate`` (DESIGN §2)
+``terminate``
     With probability ``beta[s, a]`` the episode ends in an absorbing state and
     the step earns no task reward; otherwise the action executes, earns
     ``r[s, a]`` and moves by ``P[s, a, :]``. The supervised kernel is

@@ -76,7 +76,7 @@ def optimal_task_advantage(mdp: FiniteMDP) -> np.ndarray:
     r"""``A*[s, a] = Q*_r[s, a] - V*_r[s]`` of the *unsupervised* MDP (``beta = 0``).
 
     This is the advantage the precise, Boltzmann and anti-aligned supervisors
-    judge actions by (DESIGN §5). Computed as ``Q* - max_a Q*`` (equal to
+    judge actions by (the book's ``thm-precise``). Computed as ``Q* - max_a Q*`` (equal to
     ``Q* - V*`` at the optimum), so an optimal action's advantage is exactly 0
     and ``precise(delta=0)`` never stops it because of rounding.
     """

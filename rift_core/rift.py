@@ -1,4 +1,4 @@
-r"""Exact RIFT: the KL-regularised soft Bellman fixed point (DESIGN §3, Theorem 1).
+r"""Exact RIFT: the KL-regularised soft Bellman fixed point (the book's ``thm-residual-form``).
 
 The general problem solved here is
 

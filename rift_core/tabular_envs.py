@@ -1,4 +1,4 @@
-r"""Constructed tabular MDPs (DESIGN §7): random MDPs, the cliff corridor, gridworlds.
+r"""Constructed tabular MDPs: random MDPs, the cliff corridor, gridworlds.
 
 :func:`random_mdp` and :func:`random_policy` are seeded generators for property
 tests and theorem sweeps. :func:`cliff_corridor` and :func:`gridworld` return a
@@ -132,7 +132,7 @@ def random_instance(rng: np.random.Generator, max_states: int = 8, max_actions: 
                     log10_alpha: tuple[float, float] = (-3.0, 2.0),
                     kinds: tuple[str, ...] = SUPERVISOR_KINDS,
                     semantics: tuple[str, ...] = ("terminate", "truncate")) -> RandomInstance:
-    r"""Draw one instance of the family every theorem is checked on (DESIGN §4).
+    r"""Draw one instance of the family every theorem is checked on (the book's ``verify-residual-form``).
 
     ``S ~ U{2..max_states}``, ``A ~ U{2..max_actions}``, ``gamma`` from
     ``gammas``, Dirichlet transitions (concentration 0.1, 1 or 10), rewards

@@ -1,4 +1,4 @@
-"""Hypothesis strategies: random supervised MDPs with a prior (DESIGN §4's sweep space)."""
+"""Hypothesis strategies: random supervised MDPs with a prior (the family the book's verification chapters sweep)."""
 
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""Properties of the exact RIFT solve over random MDPs (DESIGN §3, §4 items 1-2).
+"""Properties of the exact RIFT solve over random MDPs (the book's thm-residual-form and prop-limits).
 
 Tolerances: the solver guarantees ``||V - V*||_inf <= 1e-10``; evaluating a
 policy by a dense solve adds rounding of order ``1e-13 / (1 - gamma)``. We
