@@ -1,4 +1,4 @@
-r"""Supervisor models (intervention strategies) for tabular MDPs (the book's stop-semantics and failure-regimes chapters use them all).
+r"""Supervisor models (intervention strategies) for tabular MDPs.
 
 Each constructor returns a :class:`~rift_core.mdp.StopSupervisor`, i.e. an array
 ``beta[s, a]`` (probability of an e-stop when the agent commits to ``a`` in
