@@ -108,6 +108,7 @@ def test_linear_rift_one_hot_reproduces_tabular(inst):
     lin = linear_rift(inst.mdp, inst.supervisor, inst.pi0, one_hot_features(inst.mdp.n_states, inst.mdp.n_actions), inst.alpha)
     exact = solve_rift(inst.mdp, inst.supervisor, inst.pi0, inst.alpha)
     np.testing.assert_allclose(lin.policy, exact.policy, atol=1e-8)
+    assert lin.gap_bound <= 1e-6 / (1 - inst.mdp.gamma)  # one-hot features express the soft-greedy step
     assert np.all(np.diff(lin.objective) >= -1e-9 / (1 - inst.mdp.gamma))  # soft PI is monotone
 
 
@@ -170,3 +171,15 @@ def test_fitted_soft_q_rejects_bad_inputs(setting):
         fitted_soft_q_iteration(data, pi0, 0.2, 0.5, features=np.zeros((5, 2, 4)))
     with pytest.raises(TypeError, match="data must be an EStopData"):
         fitted_soft_q_iteration({"state": []}, pi0, 0.2, 0.5)
+
+
+@given(instances(max_states=5, max_actions=3))
+def test_linear_rift_gap_bound_brackets_the_exact_gap(inst):
+    """prop-linear-gap: 0 <= L(pi_alpha) - L(pi_theta) <= gap_bound, with random coarse features."""
+    mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    phi = np.random.default_rng(0).normal(size=(mdp.n_states, mdp.n_actions, 2))
+    lin = linear_rift(mdp, sup, pi0, phi, a, iterations=50)
+    exact = solve_rift(mdp, sup, pi0, a)
+    gap = mdp.rho @ exact.V - evaluate_policy(mdp, sup, lin.policy, pi0).rift_objective(a)
+    eps = 1e-8 / (1 - mdp.gamma)
+    assert -eps <= gap <= lin.gap_bound + eps
