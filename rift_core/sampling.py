@@ -28,7 +28,7 @@ import numpy as np
 from ._validation import check_policy, check_positive_int
 from .mdp import SEMANTICS, FiniteMDP, StopSupervisor
 
-__all__ = ["EStopData", "DelayedSupervisor", "delayed", "rollout"]
+__all__ = ["EStopData", "DelayedSupervisor", "delayed", "rollout", "apparent_stop_rates"]
 
 
 @dataclass(frozen=True)
@@ -250,3 +250,54 @@ def rollout(mdp: FiniteMDP, supervisor: StopSupervisor | DelayedSupervisor, poli
                         np.concatenate(cols["episode"])))
     data = {k: np.concatenate(v)[order] for k, v in cols.items()}
     return EStopData(n_states=S, n_actions=A, semantics=base.semantics, **data)
+
+
+def apparent_stop_rates(mdp: FiniteMDP, supervisor: DelayedSupervisor, policy, horizon: int) -> np.ndarray:
+    r"""The stop rates that data from ``policy`` under a delayed supervisor show, computed exactly.
+
+    With delay ``k``, a stop decided on ``(s_t, a_t)`` arrives at step ``t + k``
+    and is recorded against ``(s_{t+k}, a_{t+k})``. Over episodes of ``horizon``
+    steps from ``rho``, the fraction of visits to ``(s, a)`` on which a stop
+    arrives tends to
+
+        beta_tilde(s, a) = sum_t P(s_t = s, a_t = a, running, a stop arrives at t)
+                           / sum_t P(s_t = s, a_t = a, running)
+
+    (the book's ``prop-delayed``). Computed by a forward pass over the chain of
+    ``(state, stops in flight)``, ``S 2^k`` states; 0 where ``(s, a)`` is never visited.
+    """
+    if not isinstance(supervisor, DelayedSupervisor):
+        raise TypeError(f"supervisor must be a DelayedSupervisor, got {type(supervisor).__name__}")
+    base, k = supervisor.base, supervisor.delay
+    base.check_matches(mdp)
+    S, A = mdp.n_states, mdp.n_actions
+    policy = check_policy("policy", policy, S, A)
+    H = check_positive_int("horizon", horizon)
+    if k > 12:
+        raise ValueError(f"delay is {k}; the exact pass tracks 2^delay patterns of stops in flight, at most 2^12")
+    P = np.asarray(mdp.P.toarray() if hasattr(mdp.P, "toarray") else mdp.P)
+    if P.ndim == 2:
+        P = P.reshape(S, A, S)
+    Q = 1 << k  # bit j of a pattern: a stop decided earlier arrives j steps from now
+    mass = np.zeros((S, Q))
+    mass[:, 0] = mdp.rho
+    visits, arrivals = np.zeros((S, A)), np.zeros((S, A))
+    stay = np.arange(S)
+    for _ in range(H):
+        joint = mass[:, None, :] * policy[:, :, None]  # (S, A, Q): where, what, which stops are in flight
+        visits += joint.sum(axis=2)
+        new = np.zeros((S, Q))
+        for trigger in (0, 1):
+            weight = joint * (base.beta if trigger else 1.0 - base.beta)[:, :, None]
+            for q in range(Q):
+                arrive = bool(q & 1) if k > 0 else bool(trigger)  # with no delay the decision arrives at once
+                nq = (q >> 1) | (trigger << (k - 1)) if k > 0 else 0
+                m = weight[:, :, q]
+                if arrive:
+                    arrivals += m
+                    if base.semantics == "truncate":  # halted in place; under terminate the episode ends
+                        np.add.at(new[:, nq], stay, m.sum(axis=1))
+                else:
+                    new[:, nq] += np.einsum("sa,sat->t", m, P)
+        mass = new
+    return np.where(visits > 0, arrivals / np.where(visits > 0, visits, 1.0), 0.0)

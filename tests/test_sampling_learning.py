@@ -183,3 +183,28 @@ def test_linear_rift_gap_bound_brackets_the_exact_gap(inst):
     gap = mdp.rho @ exact.V - evaluate_policy(mdp, sup, lin.policy, pi0).rift_objective(a)
     eps = 1e-8 / (1 - mdp.gamma)
     assert -eps <= gap <= lin.gap_bound + eps
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_apparent_stop_rates_match_the_data(setting, k):
+    """prop-delayed: the exact forward pass against 20,000 delayed episodes (within 5 standard errors)."""
+    from rift_core.sampling import apparent_stop_rates
+    mdp, sup, pi0 = setting
+    beta_tilde = apparent_stop_rates(mdp, delayed(sup, k), pi0, 30)
+    model = empirical_model(rollout(mdp, delayed(sup, k), pi0, 20_000, 30, seed=k), mdp.gamma)
+    seen = model.counts > 100
+    se = np.sqrt(np.maximum(beta_tilde * (1 - beta_tilde), 1e-12) / np.maximum(model.counts, 1))
+    assert (np.abs(model.beta_hat - beta_tilde)[seen] <= 5 * se[seen] + 1e-12).all()
+    if k == 0:
+        np.testing.assert_allclose(beta_tilde[seen], sup.beta[seen], atol=1e-12)
+
+
+def test_apparent_stop_rates_refuse_bad_input(setting):
+    from rift_core.sampling import apparent_stop_rates
+    mdp, sup, pi0 = setting
+    with pytest.raises(TypeError, match="DelayedSupervisor"):
+        apparent_stop_rates(mdp, sup, pi0, 10)
+    with pytest.raises(ValueError, match="delay is 13"):
+        apparent_stop_rates(mdp, delayed(sup, 13), pi0, 10)
+    with pytest.raises(ValueError, match="horizon"):
+        apparent_stop_rates(mdp, delayed(sup, 1), pi0, 0)
