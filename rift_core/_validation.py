@@ -21,6 +21,8 @@ def _index(idx) -> str:
 
 def as_float_array(name: str, x, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``x`` as a float64 array, checking its shape and that it is finite."""
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got a complex array")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -32,6 +34,13 @@ def as_float_array(name: str, x, shape: tuple[int, ...] | None = None) -> np.nda
         first = np.argwhere(bad)[0]
         raise ValueError(f"{name}[{_index(first)}] is {arr[tuple(first)]}, expected a finite number")
     return arr
+
+
+def frozen(arr: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``arr``: an object that validated its arrays keeps them valid."""
+    out = np.array(arr, copy=True)
+    out.setflags(write=False)
+    return out
 
 
 def check_in_unit_interval(name: str, arr: np.ndarray) -> None:

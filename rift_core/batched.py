@@ -12,11 +12,13 @@ states is unchanged.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .rift import soft_backup
+from ._validation import check_policy, check_positive_int, check_scalar
+from .rift import ConvergenceWarning, soft_backup
 from .evaluation import kl_per_state
 
 __all__ = ["Batch", "stack", "solve_rift_batched", "evaluate_batched", "BatchedEvaluation"]
@@ -56,6 +58,9 @@ def stack(instances) -> Batch:
     for b, inst in enumerate(instances):
         if inst.mdp.is_sparse:
             raise ValueError(f"instances[{b}] has a sparse MDP; the batched path is for small dense ones")
+        inst.supervisor.check_matches(inst.mdp)
+        check_policy(f"instances[{b}].pi0", inst.pi0, inst.mdp.n_states, inst.mdp.n_actions)
+        check_scalar(f"instances[{b}].alpha", inst.alpha, low=0.0, low_open=True)
         s, a = inst.mdp.n_states, inst.mdp.n_actions
         P[b, :s, :a, :s] = inst.mdp.P
         P[b, :s, a:, :] = P[b, :s, :1, :]  # padded actions copy action 0 (never taken: pi0 = 0)
@@ -110,6 +115,8 @@ def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 2
     Each instance stops on its own guarantee ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf <= tol``
     (instances that have converged are frozen while the rest go on).
     """
+    tol = check_scalar("tol", tol, low=0.0, low_open=True)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
     B, S, A = batch.beta.shape
     x = -batch.beta
     alpha = batch.alpha[:, None, None]
@@ -129,9 +136,15 @@ def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 2
         idx = np.flatnonzero(active)
         pi[idx], alpha_kl[idx] = new_pi, new_kl
         V_out[idx], Q_out[idx], pi_out[idx], log_pi_out[idx], bound[idx], iterations[idx] = V, Q, new_pi, new_log_pi, b, it
+        if not np.isfinite(b).all():
+            raise FloatingPointError(f"solve_rift_batched: instance {int(idx[~np.isfinite(b)][0])} has error bound "
+                                     f"{b[~np.isfinite(b)][0]} at iteration {it}")
         active[idx[b <= tol]] = False
         if not active.any():
             break
+    else:
+        warnings.warn(f"solve_rift_batched stopped at max_iterations={max_iterations} with {int(active.sum())} instance(s) "
+                      f"above tol={tol:g} (largest error bound {bound[active].max():.3g})", ConvergenceWarning, stacklevel=2)
     return BatchedRIFT(pi_out, log_pi_out, Q_out, V_out, iterations, bound)
 
 

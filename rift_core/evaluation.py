@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._validation import check_policy, check_scalar
+from ._validation import as_float_array, check_policy, check_scalar
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 
 
@@ -95,7 +95,7 @@ def discounted_visitation(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.
 def policy_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi, x) -> np.ndarray:
     r"""State values ``V_x^pi = (I - gamma K_pi)^{-1} x_pi`` of per-step quantity ``x``."""
     pi = _check(mdp, supervisor, pi)
-    x = np.asarray(x, dtype=np.float64)
+    x = as_float_array("x", x, (mdp.n_states, mdp.n_actions))
     return _solve(mdp, policy_kernel(mdp, supervisor, pi), (pi * x).sum(axis=1), transpose=False)
 
 
@@ -113,8 +113,8 @@ def kl_per_state(pi, pi0) -> np.ndarray:
     cancellation when ``pi`` is close to ``pi0`` (large ``alpha``). ``+inf`` at a
     state where ``pi`` puts mass on an action ``pi0`` never takes.
     """
-    pi = np.asarray(pi, dtype=np.float64)
-    pi0 = np.asarray(pi0, dtype=np.float64)
+    pi = as_float_array("pi", pi)  # a NaN policy must not read as a finite KL
+    pi0 = as_float_array("pi0", pi0, pi.shape)
     on0 = pi0 > 0
     off_support = ((pi > 0) & ~on0).any(axis=1)
     safe0 = np.where(on0, pi0, 1.0)

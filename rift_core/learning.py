@@ -158,7 +158,11 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         ridge = check_scalar("ridge", ridge, low=0.0, low_open=True)
         X = phi[data.state, data.action]  # (N, d)
         N, d = X.shape
-        gram = np.linalg.cholesky(X.T @ X + ridge * np.eye(d))
+        with np.errstate(over="ignore", invalid="ignore"):
+            XtX = X.T @ X
+        if not np.isfinite(XtX).all():
+            raise ValueError("features are too large: X^T X overflows (rescale the features)")
+        gram = np.linalg.cholesky(XtX + ridge * np.eye(d))
         penalty = np.zeros((S, A))
         if pessimism == "lcb":
             H = 1.0 if data.semantics == "terminate" else 1.0 / (1.0 - gamma)

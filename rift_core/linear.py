@@ -24,6 +24,7 @@ policy iteration: it reproduces tabular RIFT (a test checks 1e-8). With
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .evaluation import discounted_visitation, kl_per_state, policy_value
 from .mdp import FiniteMDP, StopSupervisor
-from .rift import soft_backup
+from .rift import ConvergenceWarning, soft_backup
 
 __all__ = ["one_hot_features", "log_linear_policy", "LinearRIFT", "linear_rift", "projection_gap_bound"]
 
@@ -88,6 +89,8 @@ def linear_rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, features, alpha
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     eta = check_scalar("step_size", step_size, low=0.0, high=1.0, low_open=True)
     iterations = check_positive_int("iterations", iterations)
+    tol = check_scalar("tol", tol, low=0.0, low_open=True)
+    weight_floor = check_scalar("weight_floor", weight_floor, low=0.0)
     d = phi.shape[2]
     theta = np.zeros(d)
     history = []
@@ -112,6 +115,9 @@ def linear_rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, features, alpha
         # the centred design is singular along directions constant in a within each state: least norm
         theta_proj = theta + np.linalg.lstsq(G, b - G @ theta, rcond=None)[0]
         theta = (1.0 - eta) * theta + eta * theta_proj
+    else:
+        warnings.warn(f"linear_rift stopped after iterations={iterations} without L_alpha settling to tol={tol:g}",
+                      ConvergenceWarning, stacklevel=2)
     policy = log_linear_policy(pi0, phi, theta)
     return LinearRIFT(theta, policy, np.array(history), it, projection_gap_bound(mdp, supervisor, pi0, policy, alpha))
 

@@ -40,6 +40,7 @@ from ._validation import (
     check_in_unit_interval,
     check_rows_sum_to_one,
     check_scalar,
+    frozen,
 )
 
 Semantics = Literal["terminate", "truncate"]
@@ -81,6 +82,8 @@ class FiniteMDP:
             if r.ndim != 2:
                 raise ValueError(f"r has shape {r.shape}, expected (S, A)")
             A = r.shape[1]
+            if S == 0 or A == 0:
+                raise ValueError(f"r has shape {r.shape}: an MDP needs at least one state and one action")
             if (S, A) != r.shape or n_rows != S * A:
                 raise ValueError(f"P has shape {P2.shape}, expected (S * A, S) = ({r.shape[0] * A}, {r.shape[0]}) from r's shape {r.shape}")
             P2.sum_duplicates()
@@ -101,6 +104,8 @@ class FiniteMDP:
             if P.ndim != 3 or P.shape[0] != P.shape[2]:
                 raise ValueError(f"P has shape {P.shape}, expected (S, A, S)")
             S, A = P.shape[:2]
+            if S == 0 or A == 0:
+                raise ValueError(f"P has shape {P.shape}: an MDP needs at least one state and one action")
             check_in_unit_interval("P", P)
             check_rows_sum_to_one("P", P.sum(axis=2).ravel(), (S, A))
             r = as_float_array("r", self.r, (S, A))
@@ -109,9 +114,16 @@ class FiniteMDP:
         check_in_unit_interval("rho", rho)
         if abs(rho.sum() - 1.0) > 1e-8:
             raise ValueError(f"rho sums to {rho.sum():.6g}, expected 1")
+        if not sp.issparse(P):
+            # keep read-only copies: a caller mutating its arrays later must not change a validated MDP
+            P = frozen(P)
+            P2 = P.reshape(S * A, S)
+        else:
+            P = P.copy()
+            P2 = P
         object.__setattr__(self, "P", P)
-        object.__setattr__(self, "r", r)
-        object.__setattr__(self, "rho", rho)
+        object.__setattr__(self, "r", frozen(r))
+        object.__setattr__(self, "rho", frozen(rho))
         object.__setattr__(self, "gamma", gamma)
         object.__setattr__(self, "_P2", P2)
 
@@ -172,7 +184,7 @@ class StopSupervisor:
         check_in_unit_interval("beta", beta)
         if self.semantics not in SEMANTICS:
             raise ValueError(f"semantics is {self.semantics!r}, expected one of {SEMANTICS}")
-        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "beta", frozen(beta))
 
     def check_matches(self, mdp: FiniteMDP) -> None:
         """Raise if ``beta``'s shape differs from ``(S, A)`` of ``mdp``."""

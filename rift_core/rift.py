@@ -166,6 +166,8 @@ def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, 
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V)
         V_new, pi, _, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V_new - V).max())
+        if not np.isfinite(bound):
+            raise FloatingPointError(f"soft_value_iteration: the error bound is {bound} at sweep {it} (x too large?)")
         V = V_new
         if callback is not None:
             callback(it, V, pi)
@@ -205,6 +207,8 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)
         V, pi, alpha_kl, log_pi = soft_backup(Q, pi_ref, alpha)
         bound = factor * float(np.abs(V - V_pi).max())
+        if not np.isfinite(bound):
+            raise FloatingPointError(f"soft_policy_iteration: the error bound is {bound} at iteration {it} (x too large?)")
         if bound <= tol:
             return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
         # On the rounding floor the residual stops shrinking; give up after a few such steps.

@@ -135,10 +135,15 @@ def soft_bellman_sweep(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, al
     """One sweep ``V' = T V`` (see the module docstring); returns ``(V', Q, ||V' - V||_inf)``."""
     supervisor.check_matches(mdp)
     indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
-    V = as_float_array("V", V, (mdp.n_states,))
-    V_out, Q = np.empty_like(V), np.empty((mdp.n_states, mdp.n_actions))
-    d = _sweep(indptr, indices, data, V, np.ascontiguousarray(x, dtype=float), cont, stay,
-               np.ascontiguousarray(pi_ref, dtype=float), float(alpha), mdp.gamma, V_out, Q)
+    S, A = mdp.n_states, mdp.n_actions
+    V = as_float_array("V", V, (S,))
+    # the numba kernel trusts its shapes: a wrong one would read out of bounds, so check them here
+    x = as_float_array("x", x, (S, A))
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    alpha = check_scalar("alpha", alpha, low=0.0)
+    V_out, Q = np.empty_like(V), np.empty((S, A))
+    d = _sweep(indptr, indices, data, V, np.ascontiguousarray(x), cont, stay,
+               np.ascontiguousarray(pi_ref), float(alpha), mdp.gamma, V_out, Q)
     return V_out, Q, d
 
 

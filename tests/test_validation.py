@@ -180,3 +180,91 @@ def test_generator_parameters():
         tabular_envs.gridworld(["SX", ".G"])
     with pytest.raises(ValueError, match="exactly one 'S'"):
         tabular_envs.gridworld(["..", ".G"])
+
+
+# --- fail closed: inputs that used to pass silently ------------------------------------------------
+
+def _small():
+    from rift_core import tabular_envs
+    mdp = tabular_envs.random_mdp(4, 3, gamma=0.9, seed=0)
+    return mdp, StopSupervisor(np.full((4, 3), 0.1)), np.full((4, 3), 1 / 3)
+
+
+def test_kl_and_policy_value_refuse_nan():
+    from rift_core.evaluation import kl_per_state, policy_value
+    mdp, sup, pi0 = _small()
+    with pytest.raises(ValueError, match=r"pi\[0, 0\] is nan"):
+        kl_per_state(np.full((4, 3), np.nan), pi0)
+    with pytest.raises(ValueError, match=r"x\[0, 0\] is nan"):
+        policy_value(mdp, sup, pi0, np.full((4, 3), np.nan))
+
+
+def test_mdp_and_supervisor_keep_read_only_copies():
+    mdp0, _, _ = _small()
+    P, beta = mdp0.P.copy(), np.full((4, 3), 0.1)
+    mdp, sup = FiniteMDP(P, mdp0.r, mdp0.rho, 0.9), StopSupervisor(beta)
+    P[0, 0, :] = 5.0
+    beta[0, 0] = 7.0
+    assert mdp.P[0, 0].sum() == pytest.approx(1.0) and sup.beta[0, 0] == 0.1
+    with pytest.raises(ValueError, match="read-only"):
+        mdp.P[0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match="read-only"):
+        sup.beta[0, 0] = 0.5
+
+
+def test_empty_action_sets_and_complex_kernels_are_refused():
+    with pytest.raises(ValueError, match="at least one state and one action"):
+        FiniteMDP(np.zeros((2, 0, 2)), np.zeros((2, 0)), np.array([1.0, 0.0]), 0.9)
+    mdp, _, _ = _small()
+    with pytest.raises(TypeError, match="P must be real"):
+        FiniteMDP(mdp.P.astype(complex), mdp.r, mdp.rho, 0.9)
+
+
+def test_solvers_raise_at_once_on_a_non_finite_bound():
+    from rift_core.rift import soft_policy_iteration, soft_value_iteration
+    mdp, sup, pi0 = _small()
+    for solver in (soft_value_iteration, soft_policy_iteration):
+        with pytest.raises(FloatingPointError, match="error bound is"), np.errstate(over="ignore", invalid="ignore"):
+            solver(mdp, sup, np.full((4, 3), 1e308), pi0, 0.1, max_iterations=10**6)
+
+
+def test_linear_rift_and_fitted_features_name_bad_input():
+    from rift_core.learning import fitted_soft_q_iteration
+    from rift_core.linear import linear_rift, one_hot_features
+    from rift_core.sampling import rollout
+    mdp, sup, pi0 = _small()
+    with pytest.raises(ValueError, match="weight_floor is -1"):
+        linear_rift(mdp, sup, pi0, one_hot_features(4, 3), 0.1, weight_floor=-1)
+    data = rollout(mdp, sup, pi0, 20, 10, seed=0)
+    with pytest.raises(ValueError, match="features are too large"):
+        fitted_soft_q_iteration(data, pi0, 0.1, 0.9, features=np.full((4, 3, 2), 1e200), pessimism="none")
+
+
+def test_batched_path_validates_and_warns():
+    from rift_core import tabular_envs
+    from rift_core.batched import solve_rift_batched, stack
+    from rift_core.rift import ConvergenceWarning
+    from rift_core.tabular_envs import RandomInstance
+    inst = tabular_envs.random_instance(np.random.default_rng(3))
+    bad = RandomInstance(inst.mdp, inst.supervisor, inst.pi0, -1.0, inst.kind)
+    with pytest.raises(ValueError, match=r"instances\[0\].alpha is -1"):
+        stack([bad])
+    batch = stack([inst])
+    with pytest.raises(ValueError, match="tol is -1"):
+        solve_rift_batched(batch, tol=-1.0)
+    with pytest.raises(ValueError, match="max_iterations"):
+        solve_rift_batched(batch, max_iterations=0)
+    with pytest.warns(ConvergenceWarning, match="stopped at max_iterations=1"):
+        solve_rift_batched(batch, tol=1e-300, max_iterations=1)
+
+
+def test_sparse_sweep_checks_shapes_before_the_kernel():
+    from rift_core import tabular_envs
+    from rift_core.sparse import soft_bellman_sweep
+    mdp = tabular_envs.random_sparse_mdp(20, 3, n_successors=4, seed=0)
+    sup = StopSupervisor(np.zeros((20, 3)))
+    pi0 = np.full((20, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"x has shape \(20, 2\)"):
+        soft_bellman_sweep(mdp, sup, np.zeros((20, 2)), pi0, 0.1, np.zeros(20))
+    with pytest.raises(ValueError, match="pi_ref has shape"):
+        soft_bellman_sweep(mdp, sup, np.zeros((20, 3)), pi0[:5], 0.1, np.zeros(20))
