@@ -4,7 +4,7 @@ The tabular core is exact (linear solves and contraction fixed points):
 
 - :mod:`rift_core.mdp`: :class:`FiniteMDP`, :class:`StopSupervisor` and the two stop semantics;
 - :mod:`rift_core.evaluation`: exact ``J_r``, ``J_I``, ``p_stop``, ``D``, ``d_pi``;
-- :mod:`rift_core.rift`: the soft Bellman solve of RIFT (Theorem 1);
+- :mod:`rift_core.rift`: the soft Bellman solve of RIFT (the book's ``thm-residual-form``);
 - :mod:`rift_core.planning`: hard-max policy iteration and the optimal task advantage;
 - :mod:`rift_core.supervisors`: intervention strategies;
 - :mod:`rift_core.baselines`: prior, avoid, finetune, filter, oracle;
@@ -12,7 +12,10 @@ The tabular core is exact (linear solves and contraction fixed points):
 - :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds.
 
 Learning from data: :mod:`rift_core.sampling` (e-stop trajectories),
-:mod:`rift_core.learning` (sample-based RIFT), :mod:`rift_core.linear` (linear RIFT).
+:mod:`rift_core.learning` (sample-based RIFT, safe by default),
+:mod:`rift_core.confidence` (confidence sets, pessimistic values, the data
+certificate), :mod:`rift_core.linear` (linear RIFT), :mod:`rift_core.statistics`
+(interquartile mean, bootstrap intervals).
 Scale: :mod:`rift_core.sparse` (10^6-state solvers, needs numba) and
 :mod:`rift_core.batched` (many small MDPs at once). Continuous control:
 :mod:`rift_core.gym_envs` (PointNav), :mod:`rift_core.estop` (the e-stop wrapper

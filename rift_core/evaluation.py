@@ -20,6 +20,9 @@ import scipy.sparse.linalg as spla
 from ._validation import as_float_array, check_policy, check_scalar
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 
+__all__ = ["DIRECT_SOLVE_LIMIT", "policy_kernel", "discounted_visitation", "policy_value", "action_value",
+           "kl_per_state", "PolicyEvaluation", "evaluate_policy"]
+
 
 def policy_kernel(mdp: FiniteMDP, supervisor: StopSupervisor, pi: np.ndarray):
     r"""``K_pi[s, s'] = sum_a pi[s, a] K[s, a, s']``: dense ``(S, S)`` or CSR.

@@ -43,6 +43,8 @@ from ._validation import (
     frozen,
 )
 
+__all__ = ["SEMANTICS", "Semantics", "FiniteMDP", "StopSupervisor", "no_stops"]
+
 Semantics = Literal["terminate", "truncate"]
 SEMANTICS: tuple[str, ...] = ("terminate", "truncate")
 

@@ -17,6 +17,8 @@ from ._validation import as_float_array, check_positive_int
 from .evaluation import policy_value
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 
+__all__ = ["PlanningSolution", "policy_iteration", "optimal_task_advantage"]
+
 
 @dataclass(frozen=True)
 class PlanningSolution:

@@ -18,6 +18,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+__all__ = ["PACKAGES", "provenance", "atomic_write", "write_results", "read_results"]
+
 PACKAGES = ("numpy", "scipy", "torch", "gymnasium", "rift_core")
 
 

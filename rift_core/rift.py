@@ -40,6 +40,9 @@ from ._validation import as_float_array, check_policy, check_positive_int, check
 from .evaluation import policy_kernel, _solve
 from .mdp import FiniteMDP, StopSupervisor
 
+__all__ = ["ConvergenceWarning", "SoftSolution", "soft_backup", "spibb_backup", "soft_value_iteration",
+           "soft_policy_iteration", "solve_rift"]
+
 
 class ConvergenceWarning(UserWarning):
     """A solver stopped on the rounding floor before reaching the requested tolerance."""

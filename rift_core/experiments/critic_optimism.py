@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+__all__ = ["main"]
+
 
 def main(argv=None) -> list[dict]:
     import torch

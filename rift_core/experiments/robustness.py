@@ -35,6 +35,9 @@ from ..planning import optimal_task_advantage
 from ..provenance import provenance, write_results
 from ..sampling import DelayedSupervisor, delayed, rollout
 
+__all__ = ["PRIORS", "SUPERVISORS", "RobustnessConfig", "check_positive_fields", "check_cells", "corridor_priors",
+           "corridor_supervisors", "learn_all", "run", "config_dict", "main"]
+
 PRIORS = ("near-optimal", "mediocre", "poor", "biased")
 SUPERVISORS = ("precise", "safety", "noisy (low)", "noisy (high)", "boltzmann", "delayed", "random")
 
