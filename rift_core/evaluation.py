@@ -20,7 +20,7 @@ import scipy.sparse.linalg as spla
 from ._validation import as_float_array, check_policy, check_scalar
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 
-__all__ = ["DIRECT_SOLVE_LIMIT", "policy_kernel", "discounted_visitation", "policy_value", "action_value",
+__all__ = ["DIRECT_SOLVE_LIMIT", "policy_kernel", "discounted_solve", "discounted_visitation", "policy_value", "action_value",
            "kl_per_state", "PolicyEvaluation", "evaluate_policy"]
 
 
@@ -50,8 +50,12 @@ def policy_kernel(mdp: FiniteMDP, supervisor: StopSupervisor, pi: np.ndarray):
 DIRECT_SOLVE_LIMIT = 2_000
 
 
-def _solve(mdp: FiniteMDP, K, b: np.ndarray, transpose: bool, rtol: float = 1e-12) -> np.ndarray:
-    r"""Solve ``(I - gamma K) x = b`` (or its transpose).
+def discounted_solve(mdp: FiniteMDP, K, b, transpose: bool = False, rtol: float = 1e-12) -> np.ndarray:
+    r"""Solve ``(I - gamma K) x = b``, or ``(I - gamma K)^T x = b`` with ``transpose=True``.
+
+    ``K`` is a policy's ``(S, S)`` supervised kernel (:func:`policy_kernel`),
+    dense or sparse; ``b`` has length ``S``. Values are ``discounted_solve(mdp,
+    K, x_pi)`` and visitations ``discounted_solve(mdp, K, rho, transpose=True)``.
 
     Dense, or sparse up to :data:`DIRECT_SOLVE_LIMIT` states: a direct solve.
     Larger sparse systems: BiCGSTAB, then Richardson sweeps ``x <- b + gamma K x``
@@ -61,6 +65,10 @@ def _solve(mdp: FiniteMDP, K, b: np.ndarray, transpose: bool, rtol: float = 1e-1
     ``1 - gamma``; iteration stops once that is ``<= rtol max(1, ||b||) / (1 - gamma)``.
     """
     S = mdp.n_states
+    if K.shape != (S, S):
+        raise ValueError(f"K has shape {K.shape}, expected (S, S) = ({S}, {S})")
+    b = as_float_array("b", b, (S,))
+    rtol = check_scalar("rtol", rtol, low=0.0, low_open=True)
     if not sp.issparse(K):
         return np.linalg.solve(np.eye(S) - mdp.gamma * (K.T if transpose else K), b)
     A_op = (K.T if transpose else K).tocsr()
@@ -92,14 +100,14 @@ def discounted_visitation(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.
     ``terminate``, exactly 1 under ``truncate``).
     """
     pi = _check(mdp, supervisor, pi)
-    return _solve(mdp, policy_kernel(mdp, supervisor, pi), mdp.rho, transpose=True)
+    return discounted_solve(mdp, policy_kernel(mdp, supervisor, pi), mdp.rho, transpose=True)
 
 
 def policy_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi, x) -> np.ndarray:
     r"""State values ``V_x^pi = (I - gamma K_pi)^{-1} x_pi`` of per-step quantity ``x``."""
     pi = _check(mdp, supervisor, pi)
     x = as_float_array("x", x, (mdp.n_states, mdp.n_actions))
-    return _solve(mdp, policy_kernel(mdp, supervisor, pi), (pi * x).sum(axis=1), transpose=False)
+    return discounted_solve(mdp, policy_kernel(mdp, supervisor, pi), (pi * x).sum(axis=1), transpose=False)
 
 
 def action_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi, x) -> np.ndarray:

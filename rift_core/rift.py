@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
-from .evaluation import policy_kernel, _solve
+from .evaluation import discounted_solve, policy_kernel
 from .mdp import FiniteMDP, StopSupervisor
 
 __all__ = ["ConvergenceWarning", "SoftSolution", "soft_backup", "spibb_backup", "soft_value_iteration",
@@ -204,7 +204,7 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
     stalled = 0
     for it in range(1, max_iterations + 1):
         K = policy_kernel(mdp, supervisor, pi)
-        V_pi = _solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl, transpose=False)
+        V_pi = discounted_solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl)
         if callback is not None:
             callback(it, V_pi, pi)
         Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)

@@ -268,3 +268,16 @@ def test_sparse_sweep_checks_shapes_before_the_kernel():
         soft_bellman_sweep(mdp, sup, np.zeros((20, 2)), pi0, 0.1, np.zeros(20))
     with pytest.raises(ValueError, match="pi_ref has shape"):
         soft_bellman_sweep(mdp, sup, np.zeros((20, 3)), pi0[:5], 0.1, np.zeros(20))
+
+
+def test_discounted_solve_is_public_and_checks_its_input():
+    from rift_core.evaluation import discounted_solve, discounted_visitation, policy_kernel, policy_value
+    mdp, sup, pi0 = _small()
+    K = policy_kernel(mdp, sup, pi0)
+    x = sup.learner_reward()
+    np.testing.assert_allclose(discounted_solve(mdp, K, (pi0 * x).sum(axis=1)), policy_value(mdp, sup, pi0, x))
+    np.testing.assert_allclose(discounted_solve(mdp, K, mdp.rho, transpose=True), discounted_visitation(mdp, sup, pi0))
+    with pytest.raises(ValueError, match=r"K has shape \(3, 3\)"):
+        discounted_solve(mdp, K[:3, :3], mdp.rho)
+    with pytest.raises(ValueError, match=r"b\[1\] is nan"):
+        discounted_solve(mdp, K, np.array([0.0, np.nan, 0.0, 0.0]))
