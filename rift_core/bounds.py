@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_scalar
+from ._validation import as_float_array, check_policy, check_scalar
 from .evaluation import action_value, evaluate_policy
 from .mdp import FiniteMDP, StopSupervisor
 from .planning import policy_iteration
@@ -86,9 +86,11 @@ def tilt_kl_bound(visitation, Q, pi0, alpha: float) -> float:
     exponential tilt, the book's ``lem-tilt-kl``).
     """
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
-    y = np.asarray(visitation, dtype=float)
-    Q = np.asarray(Q, dtype=float)
-    support = np.asarray(pi0) > 0
+    Q = as_float_array("Q", Q)
+    if Q.ndim != 2:
+        raise ValueError(f"Q has shape {Q.shape}, expected (S, A)")
+    y = as_float_array("visitation", visitation, (Q.shape[0],))
+    support = check_policy("pi0", pi0, *Q.shape) > 0
     span = np.where(support, Q, -np.inf).max(axis=1) - np.where(support, Q, np.inf).min(axis=1)
     return float(y @ span**2 / (8.0 * alpha**2))
 

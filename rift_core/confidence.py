@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_policy, check_positive_int, check_scalar
+from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .evaluation import kl_per_state
 from .rift import soft_backup
-from .sampling import EStopData
+from .sampling import EStopData, check_estop_data
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
            "robust_policy_value", "robust_soft_value_iteration", "certified_policy_iteration", "monte_carlo_upper", "Certificate", "certify",
@@ -49,6 +49,24 @@ __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution",
 
 def _check_delta(delta) -> float:
     return check_scalar("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def _check_solver(conf, pi_ref, alpha: float, gamma: float, *, alpha_zero: bool = False):
+    """Validate the arguments every robust solver takes; returns ``(pi_ref, alpha, gamma)``."""
+    if not isinstance(conf, OutcomeConfidence):
+        raise TypeError(f"conf must be an OutcomeConfidence (see outcome_confidence), got {type(conf).__name__}")
+    S, A = conf.counts.shape
+    pi_ref = check_policy("pi_ref", pi_ref, S, A)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=not alpha_zero)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    return pi_ref, alpha, gamma
+
+
+def _delta_share(delta: float, rho, collected_by_prior) -> float:
+    """``delta`` split evenly between the events a certificate uses: the model, the start set, the Monte Carlo bound."""
+    if not isinstance(collected_by_prior, (bool, np.bool_)):
+        raise TypeError(f"collected_by_prior must be a bool, got {type(collected_by_prior).__name__}")
+    return delta / (1 + (rho is None) + bool(collected_by_prior))
 
 
 def l1_radius(counts: np.ndarray, n_outcomes: int, n_pairs: int, delta: float) -> np.ndarray:
@@ -106,7 +124,7 @@ def chernoff_box(p_hat: np.ndarray, counts: np.ndarray, n_pairs: int, delta: flo
     return np.where(unseen, 0.0, lower), np.where(unseen, 1.0, upper)
 
 
-def worst_case_distribution(f: np.ndarray, p_hat: np.ndarray, radius, lower=None, upper=None) -> np.ndarray:
+def worst_case_distribution(f, p_hat, radius, lower=None, upper=None) -> np.ndarray:
     r"""The minimiser of ``p . f`` over ``{p in the simplex : ||p - p_hat||_1 <= radius, lower <= p <= upper}``.
 
     Along the last axis; ``radius`` has the shape of ``f`` without it, and
@@ -117,8 +135,22 @@ def worst_case_distribution(f: np.ndarray, p_hat: np.ndarray, radius, lower=None
     the cheapest receivers fill and the dearest donors drain, so this greedy
     transport is optimal.
     """
-    lower = np.zeros_like(p_hat) if lower is None else lower
-    upper = np.ones_like(p_hat) if upper is None else upper
+    f = as_float_array("f", f)
+    p_hat = as_float_array("p_hat", p_hat, f.shape)
+    radius = as_float_array("radius", radius, f.shape[:-1])
+    if (p_hat < 0).any() or not np.allclose(p_hat.sum(axis=-1), 1.0, rtol=0, atol=1e-9):
+        raise ValueError("p_hat must hold probability vectors along its last axis")
+    if (radius < 0).any():
+        raise ValueError("radius must be >= 0")
+    lower = np.zeros_like(p_hat) if lower is None else as_float_array("lower", lower, f.shape)
+    upper = np.ones_like(p_hat) if upper is None else as_float_array("upper", upper, f.shape)
+    if (lower > p_hat + 1e-12).any() or (upper < p_hat - 1e-12).any():
+        raise ValueError("the box [lower, upper] must contain p_hat")
+    return _transport(f, p_hat, radius, lower, upper)
+
+
+def _transport(f, p_hat, radius, lower, upper) -> np.ndarray:
+    """:func:`worst_case_distribution` on arguments already checked (the solvers' inner loop)."""
     budget = np.asarray(radius, dtype=float) / 2.0
     up_order = np.argsort(f, axis=-1)  # receivers: lowest f first
     down_order = up_order[..., ::-1]  # donors: highest f first
@@ -178,18 +210,17 @@ class OutcomeConfidence:
 
     def expectation(self, f: np.ndarray, *, best: bool = False) -> np.ndarray:
         """``min`` (``best``: ``max``) of ``p . f[s, a]`` over each pair's set; ``f`` of shape ``(S, A, K)``."""
-        return worst_case_expectation(f, self.p_hat, self.radius, self.lower, self.upper, best=best)
+        return np.sum(self.distribution(f, best=best) * f, axis=-1)
 
     def distribution(self, f: np.ndarray, *, best: bool = False) -> np.ndarray:
         """The minimising (``best``: maximising) outcome distribution of each pair, shape ``(S, A, K)``."""
         sign = -1.0 if best else 1.0
-        return worst_case_distribution(sign * f, self.p_hat, self.radius, self.lower, self.upper)
+        return _transport(sign * f, self.p_hat, self.radius, self.lower, self.upper)
 
 
 def outcome_confidence(data: EStopData, delta: float = 0.05) -> OutcomeConfidence:
     r"""Count each pair's outcomes and build its confidence set; all sets hold jointly with probability ``>= 1 - delta``."""
-    if not isinstance(data, EStopData):
-        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    data = check_estop_data(data)
     delta = _check_delta(delta)
     S, A = data.n_states, data.n_actions
     K = S + 1
@@ -241,11 +272,9 @@ def robust_policy_value(conf: OutcomeConfidence, policy, pi_ref, alpha: float, g
     rounding only, which ``tol`` absorbs (the linear solves amplify rounding by
     up to ``1 / (1 - gamma)``, so a tolerance scaled down by ``1 - gamma`` would not).
     """
+    pi_ref, alpha, gamma = _check_solver(conf, pi_ref, alpha, gamma, alpha_zero=True)
     S, A = conf.counts.shape
     pi = check_policy("policy", policy, S, A)
-    pi_ref = check_policy("pi_ref", pi_ref, S, A)
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     cost = alpha * kl_per_state(pi, pi_ref) if alpha > 0 else np.zeros(S)
     if not np.isfinite(cost).all():
         # leaving the prior's support costs KL = inf wherever it is reached: the only safe bound is -inf
@@ -282,21 +311,22 @@ def robust_soft_value_iteration(conf: OutcomeConfidence, pi_ref: np.ndarray, alp
     policy maximises the pessimistic value ``robust_policy_value`` in every
     state (the book's ``cor-safe-improvement``).
     """
-    S = conf.n_states
-    backup = lambda Q: soft_backup(Q, pi_ref, alpha)[:2]  # noqa: E731
-    V = np.zeros(S)
+    pi_ref, alpha, gamma = _check_solver(conf, pi_ref, alpha, gamma)
+    step_bonus = check_scalar("step_bonus", step_bonus)
+    tol = check_scalar("tol", tol, low=0.0, low_open=True)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
+    V = np.zeros(conf.n_states)
     threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
     converged = False
     for it in range(1, max_iterations + 1):
-        Q = _q_bound(conf, V, gamma, False, step_bonus)
-        V_new, _ = backup(Q)
+        V_new = soft_backup(_q_bound(conf, V, gamma, False, step_bonus), pi_ref, alpha)[0]
         diff = float(np.abs(V_new - V).max())
         V = V_new
         if diff <= threshold:
             converged = True
             break
     Q = _q_bound(conf, V, gamma, False, step_bonus)
-    V, pi = backup(Q)
+    V, pi, _, _ = soft_backup(Q, pi_ref, alpha)
     return pi, Q, V, it, converged
 
 
@@ -321,6 +351,9 @@ def certified_policy_iteration(conf: OutcomeConfidence, pi_ref: np.ndarray, alph
     exceeds the whole width ``V_up - V_low`` there, which needs far more data
     than :func:`robust_soft_value_iteration` does to move.
     """
+    pi_ref, alpha, gamma = _check_solver(conf, pi_ref, alpha, gamma)
+    max_iterations = check_positive_int("max_iterations", max_iterations)
+    tol = check_scalar("tol", tol, low=0.0)
     pi = pi_ref.copy()
     for it in range(1, max_iterations + 1):
         V_low = robust_policy_value(conf, pi, pi_ref, alpha, gamma)
@@ -367,6 +400,9 @@ def monte_carlo_upper(data: EStopData, gamma: float, delta: float) -> float:
     Pontil's empirical Bernstein bound at level ``delta`` gives
     ``J_I <= -mean(X) + sqrt(2 V log(2 / delta) / n) + 7 H log(2 / delta) / (3 (n - 1))``, capped at 0.
     """
+    data = check_estop_data(data)
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    delta = _check_delta(delta)
     _, stops = data.discounted_returns(gamma)
     n = len(stops)
     if n < 2:
@@ -428,17 +464,14 @@ def certify(data: EStopData, policy, pi_ref, alpha: float, gamma: float, *, delt
     The data must come from the supervisor the bounds speak for, with stops
     attributed to the step that earned them (not a delayed supervisor).
     """
-    if not isinstance(data, EStopData):
-        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    data = check_estop_data(data)
     delta = _check_delta(delta)
     S, A = data.n_states, data.n_actions
     pi = check_policy("policy", policy, S, A)
     pi_ref = check_policy("pi_ref", pi_ref, S, A)
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
-    if not isinstance(collected_by_prior, (bool, np.bool_)):
-        raise TypeError(f"collected_by_prior must be a bool, got {type(collected_by_prior).__name__}")
-    share = delta / (1 + (rho is None) + bool(collected_by_prior))
+    share = _delta_share(delta, rho, collected_by_prior)
     rho_hat, rho_radius = _start_bounds(data, rho, share)
     confidence = outcome_confidence(data, share)
 
@@ -469,13 +502,12 @@ def epsilon_bound(data: EStopData, pi_ref, gamma: float, *, delta: float = 0.05,
     under truncate. It is ``O(H sqrt((S + log(S A n / delta)) / n_min) / (1 - gamma))``
     with ``n_min`` the fewest visits to a pair the prior plays.
     """
-    if not isinstance(data, EStopData):
-        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    data = check_estop_data(data)
     delta = _check_delta(delta)
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     S, A = data.n_states, data.n_actions
     pi_ref = check_policy("pi_ref", pi_ref, S, A)
-    share = delta / (1 + (rho is None) + bool(collected_by_prior))
+    share = _delta_share(delta, rho, collected_by_prior)
     _, rho_radius = _start_bounds(data, rho, share)
     conf = outcome_confidence(data, share)
     H = _horizon(gamma, data.semantics)

@@ -36,7 +36,7 @@ from ._validation import as_float_array, check_policy, check_positive_int, check
 from .mdp import FiniteMDP, StopSupervisor
 from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
 from .rift import soft_backup, spibb_backup
-from .sampling import EStopData, rollout
+from .sampling import EStopData, check_estop_data, rollout
 
 __all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
 
@@ -66,8 +66,7 @@ class FittedSoftQ:
 
 
 def _check_data(data: EStopData, pi_ref) -> np.ndarray:
-    if not isinstance(data, EStopData):
-        raise TypeError(f"data must be an EStopData, got {type(data).__name__}")
+    data = check_estop_data(data)
     return check_policy("pi_ref", pi_ref, data.n_states, data.n_actions)
 
 

@@ -196,6 +196,13 @@ def _sample_rows(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(idx, probs.shape[1] - 1)  # guard against the last cumsum being 1 - 1e-16
 
 
+def check_estop_data(data, name: str = "data") -> EStopData:
+    """Return ``data`` if it is an :class:`EStopData` (validated when built), else raise naming ``name``."""
+    if not isinstance(data, EStopData):
+        raise TypeError(f"{name} must be an EStopData, got {type(data).__name__}")
+    return data
+
+
 def rollout(mdp: FiniteMDP, supervisor: StopSupervisor | DelayedSupervisor, policy, n_episodes: int,
             horizon: int, seed: int | np.random.Generator = 0) -> EStopData:
     r"""Roll out ``policy`` for ``n_episodes`` episodes of at most ``horizon`` steps under ``supervisor``.

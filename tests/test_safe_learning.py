@@ -8,7 +8,7 @@ from scipy.optimize import linprog
 
 from rift_core import evaluate_policy, tabular_envs
 from rift_core.confidence import (certify, l1_radius, monte_carlo_upper, outcome_confidence, robust_policy_value,
-                                  robust_soft_value_iteration, worst_case_expectation)
+                                  robust_soft_value_iteration, worst_case_distribution, worst_case_expectation)
 from rift_core.experiments.robustness import corridor_priors, corridor_supervisors
 from rift_core.learning import fitted_soft_q_iteration, iterated_rift, spibb_backup
 from rift_core.linear import one_hot_features
@@ -363,3 +363,32 @@ def test_certified_learner_moves_once_data_are_plentiful():
     fit = fitted_soft_q_iteration(data, pi0, 0.1, mdp.gamma, pessimism="certified")
     assert fit.policy[0, 1] < 0.1
     assert evaluate_policy(mdp, sup, fit.policy).p_stop < 0.2 * evaluate_policy(mdp, sup, pi0).p_stop
+
+
+def test_public_confidence_functions_name_bad_input(corridor):
+    from rift_core.confidence import certified_policy_iteration
+    mdp, sup, pi0 = corridor
+    data = rollout(mdp, sup, pi0, 5, 20, seed=0)
+    conf = outcome_confidence(data, 0.05)
+    f, p = np.array([1.0, 2.0]), np.array([0.5, 0.5])
+    with pytest.raises(ValueError, match=r"f\[1\] is nan"):
+        worst_case_distribution(np.array([1.0, np.nan]), p, np.float64(0.1))
+    with pytest.raises(ValueError, match="p_hat must hold probability vectors"):
+        worst_case_expectation(f, np.array([0.5, 0.7]), np.float64(0.1))
+    with pytest.raises(ValueError, match="radius must be >= 0"):
+        worst_case_expectation(f, p, np.float64(-0.1))
+    with pytest.raises(ValueError, match=r"the box \[lower, upper\] must contain p_hat"):
+        worst_case_expectation(f, p, np.float64(0.1), np.array([0.6, 0.0]), np.ones(2))
+    for solver in (robust_soft_value_iteration, certified_policy_iteration):
+        with pytest.raises(TypeError, match="conf must be an OutcomeConfidence"):
+            solver({"p_hat": 1}, pi0, 0.1, mdp.gamma)
+        with pytest.raises(ValueError, match="alpha is 0"):
+            solver(conf, pi0, 0.0, mdp.gamma)
+        with pytest.raises(ValueError, match=r"pi_ref has shape \(3, 3\)"):
+            solver(conf, pi0[:3], 0.1, mdp.gamma)
+    with pytest.raises(ValueError, match="gamma is 1"):
+        robust_policy_value(conf, pi0, pi0, 0.1, 1.0)
+    with pytest.raises(TypeError, match="data must be an EStopData"):
+        monte_carlo_upper([], mdp.gamma, 0.05)
+    with pytest.raises(ValueError, match="delta is 0"):
+        monte_carlo_upper(data, mdp.gamma, 0.0)

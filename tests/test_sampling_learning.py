@@ -177,8 +177,13 @@ def test_fitted_soft_q_rejects_bad_inputs(setting):
 def test_linear_rift_gap_bound_brackets_the_exact_gap(inst):
     """prop-linear-gap: 0 <= L(pi_alpha) - L(pi_theta) <= gap_bound, with random coarse features."""
     mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
+    import warnings
+
+    from rift_core.rift import ConvergenceWarning
     phi = np.random.default_rng(0).normal(size=(mdp.n_states, mdp.n_actions, 2))
-    lin = linear_rift(mdp, sup, pi0, phi, a, iterations=50)
+    with warnings.catch_warnings():  # coarse features need not settle in 50 steps; the bound holds for any iterate
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lin = linear_rift(mdp, sup, pi0, phi, a, iterations=50)
     exact = solve_rift(mdp, sup, pi0, a)
     gap = mdp.rho @ exact.V - evaluate_policy(mdp, sup, lin.policy, pi0).rift_objective(a)
     eps = 1e-8 / (1 - mdp.gamma)

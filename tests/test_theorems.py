@@ -256,3 +256,12 @@ def test_adversarial_instances_reach_every_corner():
     assert any(np.isin(d.supervisor.beta, (0.0, 1.0)).all() and d.supervisor.beta.any() for d in draws)
     assert any(0 < d.supervisor.beta.max() <= 1e-6 for d in draws)
     assert all(d.kind.endswith("+adversarial") for d in draws)
+
+
+def test_tilt_kl_bound_names_bad_input():
+    with pytest.raises(ValueError, match=r"visitation has shape \(2,\)"):
+        bounds.tilt_kl_bound(np.ones(2), np.zeros((3, 2)), np.full((3, 2), 0.5), 0.1)
+    with pytest.raises(ValueError, match=r"Q\[0, 1\] is nan"):
+        bounds.tilt_kl_bound(np.ones(3), np.array([[0.0, np.nan], [0, 0], [0, 0]]), np.full((3, 2), 0.5), 0.1)
+    with pytest.raises(ValueError, match="alpha is 0"):
+        bounds.tilt_kl_bound(np.ones(3), np.zeros((3, 2)), np.full((3, 2), 0.5), 0.0)
