@@ -7,6 +7,7 @@ and one off-policy trainer for RIFT and its baselines:
 - :mod:`~rift_core.neural.policies`: :class:`GaussianPolicy`, :class:`ResidualPolicy`,
   :class:`TwinCritic`, :func:`save_policy` / :func:`load_policy`, :func:`prior_from_sb3`;
 - :mod:`~rift_core.neural.losses`: the losses as pure functions;
+- :mod:`~rift_core.neural.gradients`: their gradients by hand, which the trainer's update runs (checked against autograd);
 - :mod:`~rift_core.neural.buffers`: the replay buffer (with the prior's outputs stored);
 - :mod:`~rift_core.neural.trainer`: :class:`Trainer` and the method table :data:`METHODS`;
 - :mod:`~rift_core.neural.config`: :class:`TrainConfig`;

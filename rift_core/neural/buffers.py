@@ -15,15 +15,21 @@ __all__ = ["ReplayBuffer"]
 
 class ReplayBuffer:
     """Transitions ``(obs, act, reward, next_obs, terminated)`` and, if ``prior_outputs``, the prior's
-    ``(mu0, log_std0)`` at ``obs`` and ``next_obs``. Storage is float32 torch tensors (sampling is one
-    ``index_select`` per field, no numpy-to-torch copy)."""
+    ``(mu0, log_std0)`` at ``obs`` and ``next_obs``. Storage is one float32 torch tensor with a row per
+    transition; ``data[field]`` are views of its columns, and sampling is one ``index_select`` of rows
+    (no numpy-to-torch copy, no per-field gather)."""
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, prior_outputs: bool = False):
         self.capacity = int(capacity)
         shapes = {"obs": obs_dim, "act": act_dim, "rew": 0, "next": obs_dim, "term": 0}
         if prior_outputs:
             shapes.update({"mu0": act_dim, "log_std0": act_dim, "next_mu0": act_dim, "next_log_std0": act_dim})
-        self.data = {k: torch.zeros((self.capacity, d) if d else (self.capacity,)) for k, d in shapes.items()}
+        self.storage = torch.zeros((self.capacity, sum(max(d, 1) for d in shapes.values())))
+        self._columns, start = {}, 0
+        for k, d in shapes.items():
+            self._columns[k] = (start, d)
+            start += max(d, 1)
+        self.data = self._fields(self.storage)
         self.ptr = self.size = 0
 
     def add(self, **fields: torch.Tensor) -> None:
@@ -42,7 +48,10 @@ class ReplayBuffer:
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly with replacement, indices from ``rng``."""
         idx = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
-        return {k: v.index_select(0, idx) for k, v in self.data.items()}
+        return self._fields(self.storage.index_select(0, idx))
+
+    def _fields(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: rows[:, i: i + d] if d else rows[:, i] for k, (i, d) in self._columns.items()}
 
     def state(self) -> dict:
         return {"data": {k: v[: self.size].clone() for k, v in self.data.items()}, "ptr": self.ptr, "size": self.size}

@@ -77,7 +77,7 @@ class TrainConfig:
     filter_samples: int = field(default=8, metadata=_help("candidate actions the filter draws from the prior per step"))
     log_every: int = field(default=1_000, metadata=_help("environment steps between logged update statistics"))
     bf16: bool = field(default=False, metadata=_help(
-        "bfloat16 autocast for the networks' matrix products in updates (faster on CPUs with AVX-512 BF16 or AMX)"))
+        "bfloat16 matrix products in updates, as torch.autocast would run them (faster on CPUs with AVX-512 BF16 or AMX)"))
     device: str = field(default="cpu", metadata=_help("torch device: cpu, cuda, or auto (cuda when available)",
                                                       choices=("cpu", "cuda", "auto")))
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "squashed_sample", "gaussian_log_prob",
+__all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "squashed_sample", "squashed_log_prob", "gaussian_log_prob",
            "save_policy", "load_policy", "prior_from_sb3", "POLICY_FORMAT"]
 
 POLICY_FORMAT = "rift_core.policy/1"
@@ -55,17 +55,21 @@ def gaussian_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) 
     return (-0.5 * ((u - mu) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def squashed_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    r"""``log pi(tanh(u) | s) = log N(u; mu, sigma) - sum_i log(1 - tanh(u_i)^2)``, the correction computed stably
+    as ``2 (log 2 - u - softplus(-2u))``."""
+    correction = (2 * (math.log(2.0) - u - nn.functional.softplus(-2 * u))).sum(-1)
+    return gaussian_log_prob(u, mu, log_std) - correction
+
+
 def squashed_sample(mu: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None,
                     log_prob: bool = True):
     r"""``u = mu + sigma * eps`` (reparameterised, ``eps ~ N(0, I)`` from ``generator``), ``a = tanh(u)``, and
-    ``log pi(a | s) = log N(u; mu, sigma) - sum_i log(1 - tanh(u_i)^2)``, the correction computed stably as
-    ``2 (log 2 - u - softplus(-2u))``. Returns ``(a, u, log_prob)`` (``log_prob`` is ``None`` if not asked for)."""
+    ``log pi(a | s)`` by :func:`squashed_log_prob`. Returns ``(a, u, log_prob)`` (``log_prob`` is ``None`` if not
+    asked for)."""
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     u = mu + log_std.exp() * eps
-    if not log_prob:
-        return torch.tanh(u), u, None
-    correction = (2 * (math.log(2.0) - u - nn.functional.softplus(-2 * u))).sum(-1)
-    return torch.tanh(u), u, gaussian_log_prob(u, mu, log_std) - correction
+    return torch.tanh(u), u, (squashed_log_prob(u, mu, log_std) if log_prob else None)
 
 
 class _Predicts:

@@ -10,7 +10,9 @@ transition (with the frozen prior's outputs at ``s`` and ``s'``), then
   :func:`~rift_core.neural.losses.rift_actor_loss` (rift) or
   :func:`~rift_core.neural.losses.entropy_actor_loss` (the others), then the
   target critics move by Polyak averaging; with ``kl_budget``, ``alpha`` follows
-  the dual ascent ``log alpha += alpha_lr (mean KL - kl_budget)``;
+  the dual ascent ``log alpha += alpha_lr (mean KL - kl_budget)``; the gradients are
+  computed by hand (:mod:`~rift_core.neural.gradients`, checked against
+  autograd on the same losses) and applied by torch's fused Adam kernel;
 - ``stop_classifier`` (filter): a logistic classifier of ``P(stop | s, a)``;
 - ``none`` (prior).
 
@@ -43,9 +45,11 @@ import torch
 
 from .buffers import ReplayBuffer
 from .config import METHOD_NAMES, TrainConfig
+from .gradients import (actor_output_grads, adam_step, critic_activations, critic_backward, policy_activations,
+                        policy_backward)
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
 from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, _policy_from_payload, _policy_payload,
-                       gaussian_log_prob, squashed_sample)
+                       gaussian_log_prob, squashed_log_prob, squashed_sample)
 
 __all__ = ["Method", "METHODS", "Trainer", "CHECKPOINT_FORMAT"]
 
@@ -261,9 +265,12 @@ class Trainer:
         # fused Adam: one kernel for all parameters instead of a Python loop over them (CPU and CUDA)
         adam = lambda params, lr: torch.optim.Adam(params, lr=lr, fused=True)  # noqa: E731
         self.actor_opt = adam(trainable, cfg.actor_lr) if learns_ac and trainable else None
-        self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr) if learns_ac else None
+        self.critic_opt = adam([*self.critic.weights, *self.critic.biases], cfg.critic_lr) if learns_ac else None
         self.stop_opt = adam(self.stop_model.parameters(), cfg.critic_lr) if self.stop_model else None
         self.log_alpha = torch.tensor(math.log(cfg.alpha), device=self.device)
+        # Polyak averaging pairs the critics' and the targets' parameters in this order
+        self._critic_params = [*self.critic.weights, *self.critic.biases] if learns_ac else []
+        self._target_params = [*self.target.weights, *self.target.biases] if learns_ac else []
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, prior_outputs=method.regulariser == "kl")
         self.step = self.total_stops = 0
         self.episodes: list[dict] = []  # per finished episode: task_return, stops, length, step
@@ -285,9 +292,10 @@ class Trainer:
 
     def _policy_action(self, x: torch.Tensor, deterministic: bool, generator, np_rng, prior_out=None):
         """Actions for observations ``x`` (n, obs_dim) and, for rift, the prior's outputs at ``x``."""
+        # policy_activations: the networks' forward pass without nn.Module's per-call overhead
         if self.method.regulariser == "kl" and prior_out is None:
-            prior_out = self.prior(x)
-        mu, log_std = self.actor(x, prior_out) if prior_out is not None else self.actor(x)
+            prior_out = policy_activations(self.prior, x)[:2]
+        mu, log_std = policy_activations(self.actor, x, prior_out)[:2]
         if deterministic:
             return torch.tanh(mu), prior_out
         if self.method.acts == "filter":
@@ -321,24 +329,21 @@ class Trainer:
         return (a[0] if single else a), None
 
     # ------------------------------------------------------------------ updates
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
-
     def _update_actor_critic(self) -> None:
+        """One critic step, one actor step, one Polyak step; gradients by hand (:mod:`~rift_core.neural.gradients`)."""
         cfg, reg = self.cfg, self.method.regulariser
         b = self.buffer.sample(cfg.batch_size, self._update_rng)
         if self.device.type != "cpu":
             b = {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
-        alpha = self.log_alpha.exp()
-        with torch.no_grad(), self._autocast():
-            if reg == "kl":
-                next_prior = (b["next_mu0"], b["next_log_std0"])
-                mu, log_std = self.actor(b["next"], next_prior)
-            else:
-                mu, log_std = self.actor(b["next"])
-            mu, log_std = mu.float(), log_std.float()
-            a2, u2, logp2 = squashed_sample(mu, log_std, self._update_gen)
-            next_q = self.target(b["next"], a2).float()
+        dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+        alpha = float(self.log_alpha.exp())
+        obs, n_obs = b["obs"], b["obs"].shape[1]
+        with torch.no_grad():
+            # critic: regress on y = r + gamma (1 - term) (min_j Q'_j(s', a') + bonus), a' ~ pi(.|s')
+            next_prior = (b["next_mu0"], b["next_log_std0"]) if reg == "kl" else None
+            mu, log_std, _, _ = policy_activations(self.actor, b["next"], next_prior, dtype)
+            a2, u2, logp2 = squashed_sample(mu, log_std, self._update_gen, log_prob=reg == "entropy")
+            next_q = critic_activations(self.target, torch.cat([b["next"], a2], dim=1), dtype)[-1][..., 0].float()
             if reg == "kl":
                 bonus = -alpha * (gaussian_log_prob(u2, mu, log_std) - gaussian_log_prob(u2, *next_prior))
             elif reg == "entropy":
@@ -346,37 +351,39 @@ class Trainer:
             else:
                 bonus = 0.0
             y = soft_target(b["rew"], b["term"], cfg.gamma, next_q, bonus)
-        with self._autocast():
-            q = self.critic(b["obs"], b["act"]).float()
-        loss_q = critic_loss(q, y)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss_q.backward()
-        self.critic_opt.step()
+            hs = critic_activations(self.critic, torch.cat([obs, b["act"]], dim=1), dtype)
+            q = hs[-1][..., 0].float()
+            loss_q = critic_loss(q, y)
+            dw, db, _ = critic_backward(self.critic, hs, (q - y) * (2.0 / q.numel()), dtype)
+            adam_step(self.critic_opt, dw + db)
 
-        with self._autocast():
+            # actor: minimise mean [alpha R - min_j Q_j(s, a)], a = tanh(mu + sigma eps)
             prior_out = (b["mu0"], b["log_std0"]) if reg == "kl" else None
-            mu, log_std = self.actor(b["obs"], prior_out) if reg == "kl" else self.actor(b["obs"])
-            mu, log_std = mu.float(), log_std.float()
-            a, _, logp = squashed_sample(mu, log_std, self._update_gen, log_prob=reg == "entropy")
-            q_pi = self.critic(b["obs"], a, detach=True).float()
-        kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
-        if reg == "kl":
-            loss_pi = rift_actor_loss(q_pi, kl, alpha)
-        elif reg == "entropy":
-            loss_pi = entropy_actor_loss(q_pi, logp, alpha)
-        else:  # plain fine-tuning: no regulariser
-            loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss_pi.backward()
-        self.actor_opt.step()
-        if not (torch.isfinite(loss_q) and torch.isfinite(loss_pi)):
-            raise FloatingPointError(f"step {self.step}: non-finite loss (critic {float(loss_q)}, actor {float(loss_pi)})")
-        mean_kl = float(kl.detach().mean()) if kl is not None else None
-        if cfg.kl_budget is not None:  # dual ascent: raise alpha while the KL exceeds its budget
-            self.log_alpha += cfg.alpha_lr * (mean_kl - cfg.kl_budget)
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.target.parameters()), list(self.critic.parameters()), cfg.tau)
-        self._last_stats = {"critic_loss": loss_q.detach(), "kl": mean_kl, "alpha": None}
+            mu, log_std, log_std_raw, hs_pi = policy_activations(self.actor, obs, prior_out, dtype)
+            eps = torch.randn(mu.shape, generator=self._update_gen, dtype=mu.dtype, device=mu.device)
+            u = mu + log_std.exp() * eps
+            a = torch.tanh(u)
+            hq = critic_activations(self.critic, torch.cat([obs, a], dim=1), dtype)
+            q_pi = hq[-1][..., 0].float()
+            dq = torch.zeros_like(q_pi).scatter_(0, q_pi.min(0).indices[None], -1.0 / q_pi.shape[1])
+            g_action = critic_backward(self.critic, hq, dq, dtype, weights=False, input_rows=slice(n_obs, None))[2]
+            kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
+            if reg == "kl":
+                loss_pi = rift_actor_loss(q_pi, kl, alpha)
+            elif reg == "entropy":
+                loss_pi = entropy_actor_loss(q_pi, squashed_log_prob(u, mu, log_std), alpha)
+            else:  # plain fine-tuning: no regulariser
+                loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
+            d_mu, d_log_std = actor_output_grads(reg, alpha, g_action, mu, log_std, eps, a, prior_out)
+            adam_step(self.actor_opt, policy_backward(self.actor, hs_pi, d_mu, d_log_std, log_std_raw, dtype))
+            if not (torch.isfinite(loss_q) and torch.isfinite(loss_pi)):
+                raise FloatingPointError(f"step {self.step}: non-finite loss (critic {float(loss_q)}, "
+                                         f"actor {float(loss_pi)})")
+            mean_kl = float(kl.mean()) if kl is not None else None
+            if cfg.kl_budget is not None:  # dual ascent: raise alpha while the KL exceeds its budget
+                self.log_alpha += cfg.alpha_lr * (mean_kl - cfg.kl_budget)
+            torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
+        self._last_stats = {"critic_loss": loss_q, "kl": mean_kl, "alpha": None}
 
     def _update_stop_classifier(self) -> None:
         b = self.buffer.sample(self.cfg.batch_size, self._update_rng)
@@ -411,12 +418,13 @@ class Trainer:
                       "next": stored, "term": term.astype(np.float32)}
             if self.method.regulariser == "kl":
                 if prior_out is None:
-                    prior_out = self.prior(x)
-                nxt_prior = self.prior(torch.as_tensor(stored, device=self.device))
+                    prior_out = policy_activations(self.prior, x)[:2]
+                nxt_prior = policy_activations(self.prior, torch.as_tensor(stored, device=self.device))[:2]
                 fields.update(mu0=prior_out[0].cpu(), log_std0=prior_out[1].cpu(),
                               next_mu0=nxt_prior[0].cpu(), next_log_std0=nxt_prior[1].cpu())
                 # the prior at the next acting observation: the same as at s' unless an episode restarted
-                self._obs_prior = self.prior(torch.as_tensor(nxt, device=self.device)) if done.any() else nxt_prior
+                self._obs_prior = (policy_activations(self.prior, torch.as_tensor(nxt, device=self.device))[:2]
+                                   if done.any() else nxt_prior)
             self.buffer.add(**fields)
         self._ep += np.stack([task_reward, stopped, np.ones(n)], axis=1)
         self.step += n
