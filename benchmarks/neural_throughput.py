@@ -52,7 +52,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
     parser.add_argument("--widths", nargs="+", type=int, default=[64, 256])
-    parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast configuration")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 configuration (TrainConfig.bf16)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, bf16 supported: {torch.backends.mkldnn.is_available()}")
