@@ -35,13 +35,13 @@ class ReplayBuffer:
     def add(self, **fields: torch.Tensor) -> None:
         """Insert a batch of ``n`` transitions (each field has leading dimension ``n``)."""
         n = len(fields["obs"])
+        # the rows assembled once, then one write into the storage
+        rows = torch.cat([torch.as_tensor(fields[k], dtype=torch.float32).reshape(n, max(d, 1))
+                          for k, (_, d) in self._columns.items()], dim=1)
         if self.ptr + n <= self.capacity:  # the common case: a contiguous slice, no index tensor
-            for k, v in self.data.items():
-                v[self.ptr: self.ptr + n] = torch.as_tensor(fields[k], dtype=torch.float32)
+            self.storage[self.ptr: self.ptr + n] = rows
         else:
-            idx = (self.ptr + torch.arange(n)) % self.capacity
-            for k, v in self.data.items():
-                v[idx] = torch.as_tensor(fields[k], dtype=torch.float32)
+            self.storage[(self.ptr + torch.arange(n)) % self.capacity] = rows
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
