@@ -196,6 +196,20 @@ def _sample_rows(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(idx, probs.shape[1] - 1)  # guard against the last cumsum being 1 - 1e-16
 
 
+def _sample_csr_rows(P2, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """:func:`_sample_rows` for rows of a CSR matrix, touching only their stored entries (never a dense row of
+    width S): the draw is the first column whose running sum along the row reaches ``u``."""
+    start = P2.indptr[rows]
+    lens = P2.indptr[rows + 1] - start
+    first = np.cumsum(lens) - lens  # where each row's entries begin in the gathered array
+    pos = np.arange(int(lens.sum())) - np.repeat(first, lens) + np.repeat(start, lens)
+    running = np.cumsum(P2.data[pos])
+    base = np.repeat(np.r_[0.0, running[first[1:] - 1]], lens)  # the running sum before each row
+    below = (running - base) < np.repeat(u, lens)
+    k = np.minimum(np.add.reduceat(below.astype(np.int64), first), lens - 1)
+    return P2.indices[start + k]
+
+
 def check_estop_data(data, name: str = "data") -> EStopData:
     """Return ``data`` if it is an :class:`EStopData` (validated when built), else raise naming ``name``."""
     if not isinstance(data, EStopData):
@@ -212,7 +226,9 @@ def rollout(mdp: FiniteMDP, supervisor: StopSupervisor | DelayedSupervisor, poli
     :func:`delayed`); a stop that arrives pre-empts the action (no task reward;
     the episode ends under ``terminate``, the agent stays put under
     ``truncate``); otherwise ``r[s, a]`` is earned and ``s' ~ P[s, a]``.
-    Start states are drawn from ``rho``. Vectorised over episodes.
+    Start states are drawn from ``rho``. Vectorised over episodes; on a sparse
+    MDP each step reads only the sampled rows' stored transitions, so memory
+    does not grow with the number of states.
     """
     base = supervisor.base if isinstance(supervisor, DelayedSupervisor) else supervisor
     if not isinstance(base, StopSupervisor):
@@ -225,7 +241,9 @@ def rollout(mdp: FiniteMDP, supervisor: StopSupervisor | DelayedSupervisor, poli
     H = check_positive_int("horizon", horizon)
     rng = np.random.default_rng(seed)
     P2 = mdp.transition_matrix
-    s = _sample_rows(np.broadcast_to(mdp.rho, (n, S)), rng.uniform(size=n))
+    sparse = hasattr(P2, "indptr")
+    # the inverse CDF of rho by bisection: the same draws as _sample_rows, without an (n, S) array
+    s = np.minimum(np.searchsorted(np.cumsum(mdp.rho), rng.uniform(size=n), side="left"), S - 1)
     alive = np.ones(n, dtype=bool)
     pending = np.zeros((n, delay + 1), dtype=bool)  # pending[:, j]: a stop arrives j steps from now
     cols = {k: [] for k in ("episode", "state", "action", "stopped", "task_reward", "next_state", "terminal", "time_limit")}
@@ -240,8 +258,8 @@ def rollout(mdp: FiniteMDP, supervisor: StopSupervisor | DelayedSupervisor, poli
         pending[idx, delay] |= trigger
         arrives = pending[idx, 0].copy()
         rows = st * A + a
-        probs = P2[rows].toarray() if hasattr(P2, "toarray") else P2[rows]
-        moved = _sample_rows(probs, rng.uniform(size=idx.size))
+        u = rng.uniform(size=idx.size)
+        moved = _sample_csr_rows(P2, rows, u) if sparse else _sample_rows(P2[rows], u)
         nxt = np.where(arrives, st, moved)
         reward = np.where(arrives, 0.0, mdp.r[st, a])
         terminal = arrives & (base.semantics == "terminate")

@@ -213,3 +213,38 @@ def test_apparent_stop_rates_refuse_bad_input(setting):
         apparent_stop_rates(mdp, delayed(sup, 13), pi0, 10)
     with pytest.raises(ValueError, match="horizon"):
         apparent_stop_rates(mdp, delayed(sup, 1), pi0, 0)
+
+
+def test_rollout_on_a_sparse_mdp_matches_the_dense_one_draw_for_draw():
+    import scipy.sparse as sp
+
+    from rift_core.mdp import FiniteMDP
+
+    for seed in range(3):
+        base = tabular_envs.random_mdp(12, 3, gamma=0.9, seed=seed, concentration=0.3)
+        P = np.where(base.P < 0.05, 0.0, base.P)
+        P /= P.sum(-1, keepdims=True)
+        dense = FiniteMDP(P, base.r, base.rho, 0.9)
+        sparse = FiniteMDP(sp.csr_array(P.reshape(36, 12)), base.r, base.rho, 0.9)
+        sup = StopSupervisor(np.random.default_rng(seed).uniform(0, 0.2, (12, 3)))
+        pi = np.full((12, 3), 1 / 3)
+        a, b = rollout(dense, sup, pi, 200, 30, seed=seed), rollout(sparse, sup, pi, 200, 30, seed=seed)
+        for field in ("episode", "state", "action", "stopped", "next_state", "terminal"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_rollout_on_a_million_states_builds_no_dense_rows():
+    import tracemalloc
+
+    S = 1_000_000
+    mdp = tabular_envs.random_sparse_mdp(S, 2, 5, gamma=0.99, seed=0)
+    sup, pi = StopSupervisor(np.full((S, 2), 0.01)), np.full((S, 2), 0.5)
+    tracemalloc.start()
+    try:
+        data = rollout(mdp, sup, pi, 500, 20, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # one dense row of width S for each of 500 episodes would be 4 GB; the policy's own check copies 16 MB
+    assert len(data.state) > 5_000 and peak < 100e6, peak
+    assert set(np.unique(data.next_state)) <= set(range(S))
