@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from rift_core import evaluate_policy, solve_rift, tabular_envs
+from rift_core import evaluate_policy, solve_rift
+from rift_core.instances import random_instance
 from rift_core.batched import evaluate_batched, solve_rift_batched, stack
 
 
@@ -19,7 +20,7 @@ def main(argv=None):
     parser.add_argument("--instances", type=int, default=2000)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    instances = [tabular_envs.random_instance(rng, max_states=20, max_actions=4) for _ in range(args.instances)]
+    instances = [random_instance(rng, max_states=20, max_actions=4) for _ in range(args.instances)]
     eps = np.array([1e-8 / (1 - i.mdp.gamma) for i in instances])
 
     t = time.perf_counter()

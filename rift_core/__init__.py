@@ -9,7 +9,8 @@ The tabular core is exact (linear solves and contraction fixed points):
 - :mod:`rift_core.supervisors`: intervention strategies;
 - :mod:`rift_core.baselines`: prior, avoid, finetune, filter, oracle;
 - :mod:`rift_core.bounds`: the theorems' bounds;
-- :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds.
+- :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds;
+- :mod:`rift_core.instances`: the random instance families the theorems are checked on.
 
 Learning from data: :mod:`rift_core.sampling` (e-stop trajectories),
 :mod:`rift_core.learning` (sample-based RIFT, safe by default),
@@ -23,7 +24,7 @@ and supervisors), :mod:`rift_core.neural` (neural RIFT, torch). Stored results:
 :mod:`rift_core.provenance`, :mod:`rift_core.experiments`.
 """
 
-from . import baselines, supervisors, tabular_envs
+from . import baselines, instances, supervisors, tabular_envs
 from .evaluation import PolicyEvaluation, evaluate_policy, kl_per_state
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 from .rift import ConvergenceWarning, SoftSolution, soft_policy_iteration, soft_value_iteration, solve_rift
@@ -45,4 +46,5 @@ __all__ = [
     "baselines",
     "supervisors",
     "tabular_envs",
+    "instances",
 ]

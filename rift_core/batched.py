@@ -45,7 +45,7 @@ class Batch:
 
 
 def stack(instances) -> Batch:
-    """Pad and stack ``RandomInstance``-like objects (``mdp``, ``supervisor``, ``pi0``, ``alpha``)."""
+    """Pad and stack :class:`~rift_core.instances.RandomInstance`-like objects (``mdp``, ``supervisor``, ``pi0``, ``alpha``)."""
     instances = list(instances)
     if not instances:
         raise ValueError("instances is empty, expected at least one")

@@ -6,6 +6,7 @@ import scipy.sparse as sps
 from hypothesis import given
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, tabular_envs
+from rift_core.instances import random_instance
 from rift_core.batched import evaluate_batched, solve_rift_batched, stack
 from rift_core.planning import policy_iteration
 from rift_core.sparse import (contraction_modulus, modified_policy_iteration_sparse, policy_iteration_sparse,
@@ -59,7 +60,7 @@ def test_large_random_sparse_mdp_is_valid():
 
 def test_batched_equals_one_at_a_time():
     rng = np.random.default_rng(5)
-    insts = [tabular_envs.random_instance(rng, max_states=7, max_actions=4) for _ in range(60)]
+    insts = [random_instance(rng, max_states=7, max_actions=4) for _ in range(60)]
     batch = stack(insts)
     sol = solve_rift_batched(batch)
     ev = evaluate_batched(batch, sol.policy)
@@ -79,7 +80,7 @@ def test_batched_equals_one_at_a_time():
 def test_stack_rejects_empty_and_sparse():
     with pytest.raises(ValueError, match="instances is empty"):
         stack([])
-    inst = tabular_envs.random_instance(np.random.default_rng(0))
+    inst = random_instance(np.random.default_rng(0))
     sparse = type(inst)(_sparse(inst.mdp), inst.supervisor, inst.pi0, inst.alpha, inst.kind)
     with pytest.raises(ValueError, match=r"instances\[0\] has a sparse MDP"):
         stack([sparse])

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rift_core import StopSupervisor, bounds, evaluate_policy, solve_rift, supervisors, tabular_envs
+from rift_core.instances import adversarial_instance, random_instance
 from rift_core.planning import policy_iteration
 from strategies import instances
 
@@ -59,7 +60,7 @@ def test_theorem3_needs_zero_in_the_reward_interval():
     rng = np.random.default_rng(11)
     violated = 0
     for _ in range(300):
-        inst = tabular_envs.random_instance(rng)
+        inst = random_instance(rng)
         mdp = inst.mdp.with_reward(inst.mdp.r + 5.0)
         pi = solve_rift(mdp, inst.supervisor, inst.pi0, inst.alpha).policy
         ev, ev0 = evaluate_policy(mdp, inst.supervisor, pi, inst.pi0), evaluate_policy(mdp, inst.supervisor, inst.pi0, inst.pi0)
@@ -232,7 +233,7 @@ def test_theorems_on_the_widened_family(seed):
 
     from rift_core.evaluation import discounted_visitation
     from rift_core.rift import ConvergenceWarning
-    inst = tabular_envs.adversarial_instance(np.random.default_rng(seed))
+    inst = adversarial_instance(np.random.default_rng(seed))
     mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the rounding floor at gamma = 0.999, within tolerance
@@ -248,7 +249,7 @@ def test_theorems_on_the_widened_family(seed):
 
 def test_adversarial_instances_reach_every_corner():
     rng = np.random.default_rng(0)
-    draws = [tabular_envs.adversarial_instance(rng) for _ in range(200)]
+    draws = [adversarial_instance(rng) for _ in range(200)]
     assert any(d.mdp.gamma == 0.999 for d in draws)
     assert any(np.isin(d.mdp.P, (0.0, 1.0)).all() for d in draws)
     assert any(d.mdp.r.min() >= 10 for d in draws) and any(d.mdp.r.max() <= -9 for d in draws)

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sps
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, supervisors, tabular_envs
+from rift_core.instances import random_instance
 from rift_core.baselines import finetune
 from rift_core.planning import policy_iteration
 
@@ -244,8 +245,8 @@ def test_batched_path_validates_and_warns():
     from rift_core import tabular_envs
     from rift_core.batched import solve_rift_batched, stack
     from rift_core.rift import ConvergenceWarning
-    from rift_core.tabular_envs import RandomInstance
-    inst = tabular_envs.random_instance(np.random.default_rng(3))
+    from rift_core.instances import RandomInstance
+    inst = random_instance(np.random.default_rng(3))
     bad = RandomInstance(inst.mdp, inst.supervisor, inst.pi0, -1.0, inst.kind)
     with pytest.raises(ValueError, match=r"instances\[0\].alpha is -1"):
         stack([bad])

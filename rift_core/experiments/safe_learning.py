@@ -14,7 +14,7 @@ policy is evaluated exactly and certified from the data
 random stream, so any slice re-runs to the same numbers.
 
 **Coverage.** Thousands of datasets, each from a fresh random MDP of the
-theorem sweeps (:func:`~rift_core.tabular_envs.random_instance`) or a
+theorem sweeps (:func:`~rift_core.instances.random_instance`) or a
 constructed corridor, of a random size. The certificate's claims (the prior's
 bracket, and the lower bounds for the policies of all three mechanisms) must
 hold jointly with frequency at least ``1 - delta``.
@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import evaluate_policy, solve_rift, tabular_envs
+from ..instances import random_instance
 from ..confidence import certify
 from ..learning import PESSIMISM, fitted_soft_q_iteration
 from ..provenance import provenance, write_results
@@ -181,7 +182,7 @@ def coverage_instance(cfg: CoverageConfig, index: int):
         prior_name = str(rng.choice(PRIORS))
         alpha = float(10 ** rng.uniform(-3, 0))
         return f"corridor/{prior_name}/{sup_name}", task.mdp, sups[sup_name], priors[prior_name], alpha, n, rng
-    inst = tabular_envs.random_instance(rng, max_states=cfg.max_states)
+    inst = random_instance(rng, max_states=cfg.max_states)
     return f"random/{inst.kind}", inst.mdp, inst.supervisor, inst.pi0, inst.alpha, n, rng
 
 
