@@ -40,7 +40,7 @@ def parallel_stream(reads, writes):
     for a in writes:
         _write(a.reshape(-1))
 from rift_core import StopSupervisor, evaluate_policy, tabular_envs
-from rift_core.sparse import (_arrays, _sweep, modified_policy_iteration_sparse, policy_iteration_sparse,
+from rift_core.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
                               soft_value_iteration_sparse)
 
 
@@ -61,11 +61,12 @@ def main(argv=None):
     pi0 = np.full((S, A), 1.0 / A)
     print(f"MDP: {S} states x {A} actions, {args.successors} successors, gamma 0.99, built in {time.perf_counter() - t:.1f} s; "
           f"numba threads: {numba.get_num_threads()}")
-    indptr, indices, data, cont, stay = _arrays(mdp, sup)
     x = np.ascontiguousarray(-beta)
     V = rng.random(S)
     V_out, Q = np.empty(S), np.empty((S, A))
-    reads, writes = [data, indices, indptr, x, pi0, cont, stay, V], [V_out, Q]
+    operators = {alpha: SparseSoftBellman(mdp, sup, x, pi0, alpha) for alpha in (0.1, 0.0)}
+    T = operators[0.1]
+    reads, writes = [T.data, T.indices, T.indptr, T.x, T.pi_ref, T.cont, T.stay, V], [V_out, Q]
     nbytes = sum(a.nbytes for a in reads + writes)
     stream, stream_med = spread(lambda: parallel_stream(reads, writes))
     single, single_med = spread(lambda: [a.sum() for a in reads + writes])
@@ -73,7 +74,7 @@ def main(argv=None):
           f"(median {stream_med * 1e3:.1f} ms), {nbytes / stream / 1e9:.0f} GB/s; "
           f"a single-threaded numpy read of the same bytes: {single * 1e3:.1f} ms ({nbytes / single / 1e9:.0f} GB/s)")
     for alpha, label in ((0.1, "soft (alpha = 0.1)"), (0.0, "hard max (alpha = 0)")):
-        sweep, sweep_med = spread(lambda: _sweep(indptr, indices, data, V, x, cont, stay, pi0, alpha, 0.99, V_out, Q))
+        sweep, sweep_med = spread(lambda: operators[alpha].apply(V, V_out, Q))
         print(f"{label:22s} sweep {sweep * 1e3:6.1f} ms (median {sweep_med * 1e3:6.1f}) "
               f"| fraction of the streaming limit: {stream / sweep:.2f} (medians: {stream_med / sweep_med:.2f})")
     if args.skip_solve:

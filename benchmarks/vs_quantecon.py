@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from _timing import best_of
 from rift_core import StopSupervisor, tabular_envs
-from rift_core.sparse import (_arrays, _sweep, modified_policy_iteration_sparse, policy_iteration_sparse,
+from rift_core.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
                               soft_value_iteration_sparse)
 
 
@@ -54,11 +54,10 @@ def main(argv=None):
     print(f"MDP: {S} states x {A} actions, 10 successors, gamma 0.99; target accuracy {args.target:g}")
 
     # 1. per sweep
-    indptr, indices, data, cont, stay = _arrays(mdp, sup)
+    T = SparseSoftBellman(mdp, sup, x, ones, 0.0)
     V = np.random.default_rng(2).random(S)
     V_out, Q = np.empty(S), np.empty((S, A))
-    xs = np.ascontiguousarray(x)
-    ours = best_of(lambda: _sweep(indptr, indices, data, V, xs, cont, stay, ones, 0.0, 0.99, V_out, Q))
+    ours = best_of(lambda: T.apply(V, V_out, Q))
     theirs = best_of(lambda: ddp.bellman_operator(np.r_[V, 0.0]))
     V_qe = ddp.bellman_operator(np.r_[V, 0.0])[:S]
     assert np.abs(V_qe - V_out).max() < 1e-12, "the two sweeps disagree"

@@ -32,7 +32,7 @@ from .mdp import FiniteMDP, StopSupervisor
 from .evaluation import kl_per_state
 from .rift import ConvergenceWarning, SoftSolution, soft_backup
 
-__all__ = ["soft_bellman_sweep", "soft_value_iteration_sparse", "modified_policy_iteration_sparse",
+__all__ = ["SparseSoftBellman", "soft_bellman_sweep", "soft_value_iteration_sparse", "modified_policy_iteration_sparse",
            "policy_iteration_sparse", "contraction_modulus"]
 
 
@@ -131,20 +131,51 @@ def _arrays(mdp: FiniteMDP, supervisor: StopSupervisor):
     return P2.indptr, P2.indices, P2.data, np.ascontiguousarray(1.0 - beta), np.ascontiguousarray(stay)
 
 
+class SparseSoftBellman:
+    r"""The soft (``alpha > 0``) or hard (``alpha = 0``) Bellman operator of one problem on CSR arrays, validated once.
+
+    ``apply(V) -> (T V, Q, ||T V - V||_inf)`` is one fused sweep (module docstring) with no per-call checks beyond
+    ``V``'s shape, so a solver or a benchmark can call it thousands of times; ``modulus`` is the contraction
+    modulus ``kappa`` of the stopping rule. ``validate_policy=False`` skips the check of ``pi_ref``'s rows (for
+    callers that built it themselves); its shape is checked regardless, since the kernel trusts it.
+    """
+
+    def __init__(self, mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
+                 validate_policy: bool = True):
+        supervisor.check_matches(mdp)
+        S, A = mdp.n_states, mdp.n_actions
+        # the numba kernel trusts its shapes: a wrong one would read out of bounds, so check them here
+        self.x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
+        self.pi_ref = (check_policy("pi_ref", pi_ref, S, A) if validate_policy
+                       else np.ascontiguousarray(as_float_array("pi_ref", pi_ref, (S, A))))
+        self.alpha = float(check_scalar("alpha", alpha, low=0.0))
+        self.gamma, self.shape = mdp.gamma, (S, A)
+        self.indptr, self.indices, self.data, self.cont, self.stay = _arrays(mdp, supervisor)
+        self.modulus = contraction_modulus(mdp, supervisor)
+
+    def apply(self, V, V_out: np.ndarray | None = None, Q_out: np.ndarray | None = None):
+        """``(T V, Q, ||T V - V||_inf)``, written into ``V_out`` and ``Q_out`` when given (float64, C order)."""
+        S, A = self.shape
+        if not (isinstance(V, np.ndarray) and V.dtype == np.float64 and V.shape == (S,)):
+            V = as_float_array("V", V, (S,))
+        V_out = np.empty(S) if V_out is None else _checked_out("V_out", V_out, (S,))
+        Q_out = np.empty((S, A)) if Q_out is None else _checked_out("Q_out", Q_out, (S, A))
+        d = _sweep(self.indptr, self.indices, self.data, V, self.x, self.cont, self.stay, self.pi_ref, self.alpha,
+                   self.gamma, V_out, Q_out)
+        return V_out, Q_out, d
+
+
+def _checked_out(name: str, out, shape) -> np.ndarray:
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == shape
+            and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{name} must be a writeable C-contiguous float64 array of shape {shape}")
+    return out
+
+
 def soft_bellman_sweep(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float, V):
-    """One sweep ``V' = T V`` (see the module docstring); returns ``(V', Q, ||V' - V||_inf)``."""
-    supervisor.check_matches(mdp)
-    indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
-    S, A = mdp.n_states, mdp.n_actions
-    V = as_float_array("V", V, (S,))
-    # the numba kernel trusts its shapes: a wrong one would read out of bounds, so check them here
-    x = as_float_array("x", x, (S, A))
-    pi_ref = check_policy("pi_ref", pi_ref, S, A)
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    V_out, Q = np.empty_like(V), np.empty((S, A))
-    d = _sweep(indptr, indices, data, V, np.ascontiguousarray(x), cont, stay,
-               np.ascontiguousarray(pi_ref), float(alpha), mdp.gamma, V_out, Q)
-    return V_out, Q, d
+    """One sweep ``V' = T V`` (see the module docstring); returns ``(V', Q, ||V' - V||_inf)``.
+    For many sweeps of one problem, build a :class:`SparseSoftBellman` once."""
+    return SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha).apply(V)
 
 
 def soft_value_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
@@ -223,17 +254,13 @@ def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_re
 def _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validate_policy, evaluate, name):
     """The loop shared by the three solvers: a full sweep and its certified bound, then (unless
     ``evaluate`` is None) an evaluation of the sweep's (soft-)greedy policy."""
-    supervisor.check_matches(mdp)
-    S, A = mdp.n_states, mdp.n_actions
-    x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
-    pi_ref = check_policy("pi_ref", pi_ref, S, A) if validate_policy else np.asarray(pi_ref, dtype=float)
-    alpha = check_scalar("alpha", alpha, low=0.0)
+    T = SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha, validate_policy)
+    S, A = T.shape
+    x, pi_ref, alpha = T.x, T.pi_ref, T.alpha
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
     max_iterations = check_positive_int("max_iterations", max_iterations)
-    kappa = contraction_modulus(mdp, supervisor)
-    factor = kappa / (1.0 - kappa)
-    indptr, indices, data, cont, stay = _arrays(mdp, supervisor)
-    weight = np.ascontiguousarray(pi_ref)
+    factor = T.modulus / (1.0 - T.modulus)
+    indptr, indices, data, cont, stay = T.indptr, T.indices, T.data, T.cont, T.stay
     if V0 is None:
         V = np.full(S, min(float(x.min()), 0.0) / (1.0 - mdp.gamma))
     else:
@@ -241,7 +268,7 @@ def _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validat
     V_new, Q = np.empty(S), np.empty((S, A))
     floor = 64 * np.finfo(float).eps * factor
     for it in range(1, max_iterations + 1):
-        d = _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, mdp.gamma, V_new, Q)
+        d = T.apply(V, V_new, Q)[2]
         V, V_new = V_new, V
         bound = factor * d
         if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):

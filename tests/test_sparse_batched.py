@@ -99,3 +99,28 @@ def test_iterative_policy_evaluation_matches_direct(monkeypatch, semantics):
     iterative = evaluate_policy(mdp, sup, pi, pi0)
     for field in ("task_return", "stop_value", "kl_cost", "unsupervised_return"):
         assert getattr(iterative, field) == pytest.approx(getattr(direct, field), abs=1e-9 / (1 - mdp.gamma)), field
+
+
+def test_sparse_operator_is_validated_once_and_checks_its_outputs():
+    from rift_core.sparse import SparseSoftBellman, soft_bellman_sweep
+
+    mdp = tabular_envs.random_sparse_mdp(300, 3, 5, gamma=0.95, seed=1)
+    sup = StopSupervisor(np.random.default_rng(0).uniform(0, 0.2, (300, 3)))
+    pi0 = np.full((300, 3), 1 / 3)
+    T = SparseSoftBellman(mdp, sup, -sup.beta, pi0, 0.3)
+    V = np.random.default_rng(1).random(300)
+    V_out, Q = np.empty(300), np.empty((300, 3))
+    TV, Q_ret, d = T.apply(V, V_out, Q)
+    assert TV is V_out and Q_ret is Q and T.modulus == pytest.approx(0.95 * float((1 - sup.beta).max()))
+    ref = soft_bellman_sweep(mdp, sup, -sup.beta, pi0, 0.3, V)
+    np.testing.assert_array_equal(TV, ref[0])
+    assert d == ref[2] == np.abs(TV - V).max()
+    for bad in (np.empty(299), np.empty(300, dtype=np.float32), np.empty(600)[::2]):
+        with pytest.raises(ValueError, match="V_out"):
+            T.apply(V, bad, Q)
+    with pytest.raises(ValueError, match="Q_out"):
+        T.apply(V, V_out, np.empty((3, 300)).T)
+    with pytest.raises(ValueError, match="x"):
+        SparseSoftBellman(mdp, sup, np.zeros((300, 2)), pi0, 0.3)
+    with pytest.raises(ValueError, match="pi_ref"):
+        SparseSoftBellman(mdp, sup, -sup.beta, pi0[:, :2], 0.3, validate_policy=False)
