@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import subprocess
@@ -79,8 +80,32 @@ def atomic_write(path: str | os.PathLike, write, binary: bool = False) -> Path:
     return path
 
 
+def _first_nonfinite(value, where: str) -> str | None:
+    """The path (``payload['a'][3]``) of the first NaN or infinity in a JSON-like value, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = _first_nonfinite(v, f"{where}[{k!r}]")
+        if found is not None:
+            return found
+    return None
+
+
 def write_results(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` as strict JSON to ``path`` atomically (never a half-written file; NaN is refused)."""
+    """Write ``payload`` as strict JSON to ``path`` atomically (never a half-written file).
+
+    A NaN or an infinity is refused before anything is written, with its place in ``payload`` named: strict JSON
+    has no such numbers, and a stored result that holds one is a silent failure upstream.
+    """
+    bad = _first_nonfinite(payload, "payload")
+    if bad is not None:
+        raise ValueError(f"{bad} is not finite; results must be finite numbers (strict JSON)")
 
     def write(f):
         json.dump(payload, f, indent=1, sort_keys=True, allow_nan=False)
