@@ -204,3 +204,13 @@ def test_grid_sweep_and_save_policy_refuse_bad_input(root, tmp_path):
         sweep([], root, jobs=0)
     with pytest.raises(TypeError, match="policy is a str"):
         save_policy("not a policy", tmp_path / "p.pt")
+
+
+def test_prior_from_sb3_source_trains_snapshots_with_a_progress_bar(tmp_path, capsys):
+    """The sb3 source through the command line (its progress bar needs no ``rich``): snapshots and provenance."""
+    cli(["prior", "--root", str(tmp_path), "--task", "inverted_pendulum", "--source", "sb3", "--steps", "150",
+         "--learning-starts", "100", "--snapshots", '{"early": 120}', "--eval-episodes", "1"])
+    for name in ("good", "early"):
+        record = json.loads((tmp_path / "priors" / "inverted_pendulum" / f"{name}.json").read_text())
+        assert record["spec"]["source"] == "sb3" and {"never", "safety"} <= set(record["under"])
+        assert (tmp_path / "priors" / "inverted_pendulum" / f"{name}.pt").exists()

@@ -346,6 +346,25 @@ def sweep(specs: Iterable[RunSpec], root: str | os.PathLike = DEFAULT_ROOT, *, j
     return [s.name for s in specs]
 
 
+def _sb3_bar(total: int, enabled: bool):
+    """A tqdm bar for Stable-Baselines3's ``learn`` (its own ``progress_bar=True`` also needs ``rich``)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm.auto import tqdm
+
+    class Bar(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=total, desc="sb3 SAC", unit="step", disable=not enabled)
+
+        def _on_step(self) -> bool:
+            self.bar.update(1)
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return Bar()
+
+
 def train_prior(spec: PriorSpec, root: str | os.PathLike = DEFAULT_ROOT, progress_bar: bool = False) -> dict:
     """Make the prior(s) ``spec`` describes, save each under ``ROOT/priors/TASK/`` with its provenance, and record
     each one's task return and stops under every supervisor alias of the task. Returns ``{name: record}``."""
@@ -379,10 +398,10 @@ def train_prior(spec: PriorSpec, root: str | os.PathLike = DEFAULT_ROOT, progres
                     device="cpu", seed=spec.seed, verbose=0)
         done = 0
         for name, steps in sorted(spec.snapshots.items(), key=lambda kv: kv[1]):
-            model.learn(steps - done, reset_num_timesteps=done == 0, progress_bar=progress_bar)
+            model.learn(steps - done, reset_num_timesteps=done == 0, callback=_sb3_bar(steps - done, progress_bar))
             done = steps
             policies[name] = prior_from_sb3(model)
-        model.learn(spec.steps - done, reset_num_timesteps=done == 0, progress_bar=progress_bar)
+        model.learn(spec.steps - done, reset_num_timesteps=done == 0, callback=_sb3_bar(spec.steps - done, progress_bar))
         policies[spec.name] = prior_from_sb3(model)
     else:
         expert = load_policy(out / f"{spec.expert}.pt")
