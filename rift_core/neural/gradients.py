@@ -30,7 +30,7 @@ import weakref
 import torch
 from torch import nn
 
-from .policies import ACTIVATIONS, GaussianPolicy, ResidualPolicy, TwinCritic
+from .policies import GaussianPolicy, ResidualPolicy, TwinCritic
 
 __all__ = ["critic_activations", "critic_backward", "policy_activations", "policy_backward", "actor_output_grads",
            "adam_step"]
