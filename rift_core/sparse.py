@@ -67,7 +67,8 @@ def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out,
             v = best + alpha * math.log1p(tot / wsum)
         V_out[s] = v
         diff[s] = abs(v - V[s])
-    return diff.max()
+    # a NaN anywhere must reach the caller (max() alone skips it), so the solvers fail closed
+    return np.nan if np.isnan(diff).any() else diff.max()
 
 
 @numba.njit(cache=True)
@@ -154,14 +155,18 @@ class SparseSoftBellman:
         self.modulus = contraction_modulus(mdp, supervisor)
 
     def apply(self, V, V_out: np.ndarray | None = None, Q_out: np.ndarray | None = None):
-        """``(T V, Q, ||T V - V||_inf)``, written into ``V_out`` and ``Q_out`` when given (float64, C order)."""
+        """``(T V, Q, ||T V - V||_inf)``, written into ``V_out`` and ``Q_out`` when given (float64, C order).
+
+        Raises ``ValueError`` for a non-finite ``V`` and ``FloatingPointError`` when ``T V`` is not finite (an ``x``
+        so large that the backup overflows), instead of returning NaN."""
         S, A = self.shape
-        if not (isinstance(V, np.ndarray) and V.dtype == np.float64 and V.shape == (S,)):
-            V = as_float_array("V", V, (S,))
+        V = as_float_array("V", V, (S,))  # one pass over V: no copy for a float64 array, and NaN is refused
         V_out = np.empty(S) if V_out is None else _checked_out("V_out", V_out, (S,))
         Q_out = np.empty((S, A)) if Q_out is None else _checked_out("Q_out", Q_out, (S, A))
         d = _sweep(self.indptr, self.indices, self.data, V, self.x, self.cont, self.stay, self.pi_ref, self.alpha,
                    self.gamma, V_out, Q_out)
+        if not math.isfinite(d):
+            raise FloatingPointError(f"the Bellman sweep's residual is {d}: T V is not finite (x too large?)")
         return V_out, Q_out, d
 
 

@@ -238,6 +238,21 @@ def test_trainer_raises_on_non_finite_observations():
         Trainer(env, GaussianPolicy(7, 2), TrainConfig(method="rift", **SMALL)).learn()
 
 
+@pytest.mark.parametrize("method", ["rift", "avoid"])
+def test_a_non_finite_loss_raises_before_any_weight_moves(method):
+    trainer = Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method=method, **SMALL))
+    trainer.learn(steps=150)  # past learning_starts: the buffer holds a batch
+    with torch.no_grad():
+        trainer.critic.weights[1][0, 0, 0] = float("nan")
+    before = {k: v.clone() for k, v in trainer.actor.state_dict().items()}
+    critic_before = [p.clone() for p in trainer.critic.parameters()]
+    with pytest.raises(FloatingPointError, match=r"step 150: non-finite critic loss nan"):
+        trainer._update()
+    assert all(torch.equal(v, trainer.actor.state_dict()[k]) for k, v in before.items())
+    assert all(torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
+               for a, b in zip(critic_before, trainer.critic.parameters()))
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("method", "dagger", "method is 'dagger'"), ("alpha", 0.0, "alpha is 0.0"), ("gamma", 1.0, "gamma is 1.0"),
     ("total_steps", 0, "total_steps is 0"), ("hidden", (64, 0), r"hidden is \(64, 0\)"),

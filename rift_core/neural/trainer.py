@@ -265,12 +265,12 @@ class Trainer:
         # fused Adam: one kernel for all parameters instead of a Python loop over them (CPU and CUDA)
         adam = lambda params, lr: torch.optim.Adam(params, lr=lr, fused=True)  # noqa: E731
         self.actor_opt = adam(trainable, cfg.actor_lr) if learns_ac and trainable else None
-        self.critic_opt = adam([*self.critic.weights, *self.critic.biases], cfg.critic_lr) if learns_ac else None
-        self.stop_opt = adam(self.stop_model.parameters(), cfg.critic_lr) if self.stop_model else None
-        self.log_alpha = torch.tensor(math.log(cfg.alpha), device=self.device)
-        # Polyak averaging pairs the critics' and the targets' parameters in this order
+        # the hand-written update hands Adam its gradients, and Polyak averaging pairs critic and target, in this order
         self._critic_params = [*self.critic.weights, *self.critic.biases] if learns_ac else []
         self._target_params = [*self.target.weights, *self.target.biases] if learns_ac else []
+        self.critic_opt = adam(self._critic_params, cfg.critic_lr) if learns_ac else None
+        self.stop_opt = adam(self.stop_model.parameters(), cfg.critic_lr) if self.stop_model else None
+        self.log_alpha = torch.tensor(math.log(cfg.alpha), device=self.device)
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, prior_outputs=method.regulariser == "kl")
         self.step = self.total_stops = 0
         self.episodes: list[dict] = []  # per finished episode: task_return, stops, length, step
@@ -354,6 +354,7 @@ class Trainer:
             hs = critic_activations(self.critic, torch.cat([obs, b["act"]], dim=1), dtype)
             q = hs[-1][..., 0].float()
             loss_q = critic_loss(q, y)
+            self._check_finite(loss_q, "critic")  # before the step: a NaN never reaches the weights
             dw, db, _ = critic_backward(self.critic, hs, (q - y) * (2.0 / q.numel()), dtype)
             adam_step(self.critic_opt, dw + db)
 
@@ -374,26 +375,27 @@ class Trainer:
                 loss_pi = entropy_actor_loss(q_pi, squashed_log_prob(u, mu, log_std), alpha)
             else:  # plain fine-tuning: no regulariser
                 loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
+            self._check_finite(loss_pi, "actor")
             d_mu, d_log_std = actor_output_grads(reg, alpha, g_action, mu, log_std, eps, a, prior_out)
             adam_step(self.actor_opt, policy_backward(self.actor, hs_pi, d_mu, d_log_std, log_std_raw, dtype))
-            if not (torch.isfinite(loss_q) and torch.isfinite(loss_pi)):
-                raise FloatingPointError(f"step {self.step}: non-finite loss (critic {float(loss_q)}, "
-                                         f"actor {float(loss_pi)})")
             mean_kl = float(kl.mean()) if kl is not None else None
             if cfg.kl_budget is not None:  # dual ascent: raise alpha while the KL exceeds its budget
                 self.log_alpha += cfg.alpha_lr * (mean_kl - cfg.kl_budget)
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
         self._last_stats = {"critic_loss": loss_q, "kl": mean_kl, "alpha": None}
 
+    def _check_finite(self, loss: torch.Tensor, which: str) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"step {self.step}: non-finite {which} loss {float(loss)}")
+
     def _update_stop_classifier(self) -> None:
         b = self.buffer.sample(self.cfg.batch_size, self._update_rng)
         logits = self.stop_model(b["obs"].to(self.device), b["act"].to(self.device))[0]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, (b["rew"] < 0).float().to(self.device))
+        self._check_finite(loss, "stop-classifier")
         self.stop_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.stop_opt.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"step {self.step}: non-finite stop-classifier loss {float(loss)}")
         self._last_stats = {"stop_loss": loss.detach()}
 
     # ------------------------------------------------------------------ the loop
