@@ -260,6 +260,7 @@ def test_a_non_finite_loss_raises_before_any_weight_moves(method):
     ("seed", -1, "seed is -1"), ("seed", 1.5, "seed is 1.5"), ("kl_budget", float("inf"), "kl_budget is inf"),
     ("total_steps", True, "total_steps is True, a boolean"), ("alpha", True, "alpha is True, a boolean"),
     ("kl_budget", 0.1, "kl_budget is 0.1: a KL budget is for method 'rift' only"),
+    ("compile", 1, "compile is 1"),
 ])
 def test_bad_configs_name_the_field(field, value, message):
     kwargs = {field: value, "batch_size": 32} if field == "buffer_size" else {field: value}
@@ -360,3 +361,30 @@ def test_critic_check_compares_with_monte_carlo_values():
         critic_check(Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="prior", **SMALL)), env)
     with pytest.raises(ValueError, match="states is 0"):
         critic_check(trainer, env, states=0)
+
+
+def test_compiled_update_agrees_with_eager():
+    # TrainConfig.compile runs the same two halves through torch.compile: the same arithmetic up to rounding
+    prior = GaussianPolicy(7, 2)
+
+    def trained(compile):
+        cfg = TrainConfig(method="rift", hidden=(16, 16), compile=compile, **{**SMALL, "total_steps": 110})
+        return Trainer(_env(), prior, cfg).learn()
+
+    eager, compiled = trained(False), trained(True)
+    assert compiled.step == eager.step == 110
+    for net in ("actor", "critic", "target"):
+        for (name, p), q in zip(getattr(eager, net).named_parameters(), getattr(compiled, net).parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5, msg=f"{net}.{name}")
+    assert not torch.equal(eager.critic.weights[1], TwinCritic(9, 2, (16, 16)).weights[1])  # it did train
+
+
+@pytest.mark.parametrize("method", ["rift", "finetune", "avoid"])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_update_halves_compile_without_graph_breaks(method, bf16):
+    cfg = TrainConfig(method=method, hidden=(8, 8), bf16=bf16, **{**SMALL, "total_steps": 100})
+    trainer = Trainer(_env(), GaussianPolicy(7, 2), cfg).learn()
+    b, eps, alpha = trainer.buffer.sample(32, np.random.default_rng(0)), torch.randn(32, 2), trainer.log_alpha.exp()
+    critic = torch._dynamo.explain(trainer._critic_grads)(b, eps, alpha)
+    actor = torch._dynamo.explain(trainer._actor_grads)(b, eps, alpha, trainer._critic_grads(b, eps, alpha)[2])
+    assert (critic.graph_break_count, actor.graph_break_count) == (0, 0), critic.break_reasons + actor.break_reasons

@@ -25,8 +25,6 @@ gradients handed to Adam are float32, as under ``torch.autocast``.
 
 from __future__ import annotations
 
-import weakref
-
 import torch
 from torch import nn
 
@@ -72,8 +70,11 @@ def critic_activations(critic: TwinCritic, x: torch.Tensor, dtype: torch.dtype =
     hs, last = _Activations([h]), len(critic.weights) - 1
     hs.weights = [_cast(w, dtype) for w in critic.weights]
     for i, (w, b) in enumerate(zip(hs.weights, critic.biases)):
-        h = torch.baddbmm(_cast(b, dtype), h, w)
-        hs.append(h.relu_() if i < last else h)
+        if i == last:  # q = (w^T h^T)^T: a matrix-vector product's fast kernel (4x faster than h w at width 256)
+            hs.append(torch.baddbmm(_cast(b, dtype), w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2))
+        else:
+            h = torch.baddbmm(_cast(b, dtype), h, w).relu_()
+            hs.append(h)
     return hs
 
 
@@ -97,8 +98,10 @@ def critic_backward(critic: TwinCritic, hs: list[torch.Tensor], dq: torch.Tensor
     weights_cast = hs.weights
     for i in range(len(critic.weights) - 1, -1, -1):
         w = weights_cast[i]
-        if weights:
-            dws.append(_cast(torch.bmm(hs[i].transpose(1, 2), g), torch.float32))
+        if weights:  # a one-unit layer's dW = (g^T h)^T: again the matrix-vector kernel (10x faster at width 256)
+            dw = torch.bmm(g.transpose(1, 2), hs[i]).transpose(1, 2) if g.shape[-1] == 1 \
+                else torch.bmm(hs[i].transpose(1, 2), g)
+            dws.append(_cast(dw, torch.float32))
             dbs.append(_cast(g.sum(1, keepdim=True), torch.float32))
         if i == 0:
             if input_rows is not None:
@@ -111,12 +114,10 @@ def critic_backward(critic: TwinCritic, hs: list[torch.Tensor], dq: torch.Tensor
 
 
 # ------------------------------------------------------------------ policies
-_LAYERS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
-
-
 def _layers(policy) -> tuple[list[nn.Linear], str, list[nn.Linear]]:
-    """(trunk's linear layers, activation, heads), looked up once per policy (a policy's layout never changes)."""
-    found = _LAYERS.get(policy)
+    """(trunk's linear layers, activation, heads), looked up once per policy (a policy's layout never changes) and
+    kept in its ``__dict__`` (a plain attribute that torch.compile can guard on, unlike a weak dictionary)."""
+    found = policy.__dict__.get("_gradient_layers")
     if found is None:
         if isinstance(policy, ResidualPolicy):
             found = ([m for m in policy.residual_latent if isinstance(m, nn.Linear)], policy.activation,
@@ -126,32 +127,33 @@ def _layers(policy) -> tuple[list[nn.Linear], str, list[nn.Linear]]:
                      [policy.mu, policy.log_std])
         else:
             raise TypeError(f"expected a GaussianPolicy or a ResidualPolicy, got {type(policy).__name__}")
-        _LAYERS[policy] = found
+        policy.__dict__["_gradient_layers"] = found
     return found
 
 
 def policy_activations(policy, obs: torch.Tensor, prior_out: tuple[torch.Tensor, torch.Tensor] | None = None,
-                       dtype: torch.dtype = torch.float32):
+                       dtype: torch.dtype = torch.float32, weights: list[torch.Tensor] | None = None):
     r"""``(mu, log_sigma, log_sigma_unclamped, hs)`` of a :class:`GaussianPolicy` or :class:`ResidualPolicy`.
 
     Gaussian: ``(mu, log sigma) = (W_mu z + b_mu, clamp(W_sigma z + b_sigma))``; residual:
     ``(mu0 + dmu, clamp(log sigma0 + dlog sigma))`` with the prior's outputs ``prior_out`` (computed if ``None``).
     ``hs`` are the trunk's activations ``[obs, z_1, ..., z_L]`` (carrying the cast weights) for
-    :func:`policy_backward`.
+    :func:`policy_backward`; ``weights``, an earlier call's ``hs.weights`` on the unchanged policy, skips the casts.
     """
     trunk, activation, heads = _layers(policy)
     h = _cast(obs, dtype)
     hs = _Activations([h])
-    hs.weights = [_cast(lin.weight, dtype) for lin in trunk]
-    for lin, w in zip(trunk, hs.weights):
+    if weights is None:
+        # each head by its own product, as nn.Linear computes it, so that acting, training and a saved policy's
+        # predict give the same bits
+        weights = [_cast(lin.weight, dtype) for lin in trunk] + [_cast(lin.weight, dtype) for lin in heads]
+    hs.weights = weights
+    for lin, w in zip(trunk, weights):
         h = _apply(activation, torch.addmm(_cast(lin.bias, dtype), h, w.t()))
         hs.append(h)
-    # each head by its own product, as nn.Linear computes it, so that acting, training and a saved policy's
-    # predict give the same bits
-    heads_cast = [_cast(lin.weight, dtype) for lin in heads]
+    heads_cast = weights[len(trunk):]
     out = _cast(torch.cat([torch.addmm(_cast(lin.bias, dtype), h, w.t()) for lin, w in zip(heads, heads_cast)], 1),
                 torch.float32)
-    hs.weights.append(torch.cat(heads_cast) if len(heads) > 1 else heads_cast[0])
     k = policy.act_dim
     if isinstance(policy, ResidualPolicy):
         if prior_out is None:
@@ -174,7 +176,8 @@ def policy_backward(policy, hs: list[torch.Tensor], d_mu: torch.Tensor, d_log_st
     d_log_std = d_log_std * ((log_std_unclamped >= low) & (log_std_unclamped <= high))
     g = _cast(torch.cat([d_mu, d_log_std], dim=1), dtype)
     weights_cast = hs.weights
-    w = weights_cast[-1]
+    head_cast = weights_cast[len(trunk):]
+    w = torch.cat(head_cast) if len(head_cast) > 1 else head_cast[0]
     head_w, head_b = _cast(g.t() @ hs[-1], torch.float32), _cast(g.sum(0), torch.float32)
     grads: list[torch.Tensor] = []
     k = policy.act_dim
@@ -185,7 +188,9 @@ def policy_backward(policy, hs: list[torch.Tensor], d_mu: torch.Tensor, d_log_st
     g = g @ w
     for i in range(len(trunk) - 1, -1, -1):
         g = _backward_through(activation, g, hs[i + 1])
-        grads = [_cast(g.t() @ hs[i], torch.float32), _cast(g.sum(0), torch.float32)] + grads
+        # dW = g^T h; with few inputs (the observation) as (h^T g)^T, which avoids a skinny product's slow kernel
+        dw = (hs[i].t() @ g).t().contiguous() if hs[i].shape[1] < g.shape[1] else g.t() @ hs[i]
+        grads = [_cast(dw, torch.float32), _cast(g.sum(0), torch.float32)] + grads
         if i > 0:
             g = g @ weights_cast[i]
     return grads + head_grads

@@ -281,6 +281,10 @@ class Trainer:
         self._update_credit = 0.0
         self._obs_prior = None  # the prior's outputs at self._obs, when already computed
         self._last_stats: dict = {}
+        # the update's two halves, compiled on request (the first call compiles)
+        self._critic_grads_fn, self._actor_grads_fn = (
+            (torch.compile(self._critic_grads, dynamic=False), torch.compile(self._actor_grads, dynamic=False))
+            if cfg.compile else (self._critic_grads, self._actor_grads))
         self._update = {"actor_critic": self._update_actor_critic, "stop_classifier": self._update_stop_classifier,
                         "none": None}[method.learns]
 
@@ -330,59 +334,80 @@ class Trainer:
 
     # ------------------------------------------------------------------ updates
     def _update_actor_critic(self) -> None:
-        """One critic step, one actor step, one Polyak step; gradients by hand (:mod:`~rift_core.neural.gradients`)."""
-        cfg, reg = self.cfg, self.method.regulariser
+        """One critic step, one actor step, one Polyak step; gradients by hand (:mod:`~rift_core.neural.gradients`).
+
+        The two halves are pure tensor functions (:meth:`_critic_grads`, :meth:`_actor_grads`), compiled together
+        with ``TrainConfig.compile``; sampling, the finiteness checks and Adam stay outside them.
+        """
+        cfg = self.cfg
         b = self.buffer.sample(cfg.batch_size, self._update_rng)
         if self.device.type != "cpu":
             b = {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
-        dtype = torch.bfloat16 if cfg.bf16 else torch.float32
-        alpha = float(self.log_alpha.exp())
-        obs, n_obs = b["obs"], b["obs"].shape[1]
+        shape = (cfg.batch_size, self.actor.act_dim)
         with torch.no_grad():
-            # critic: regress on y = r + gamma (1 - term) (min_j Q'_j(s', a') + bonus), a' ~ pi(.|s')
-            next_prior = (b["next_mu0"], b["next_log_std0"]) if reg == "kl" else None
-            mu, log_std, _, _ = policy_activations(self.actor, b["next"], next_prior, dtype)
-            a2, u2, logp2 = squashed_sample(mu, log_std, self._update_gen, log_prob=reg == "entropy")
-            next_q = critic_activations(self.target, torch.cat([b["next"], a2], dim=1), dtype)[-1][..., 0].float()
-            if reg == "kl":
-                bonus = -alpha * (gaussian_log_prob(u2, mu, log_std) - gaussian_log_prob(u2, *next_prior))
-            elif reg == "entropy":
-                bonus = -alpha * logp2
-            else:
-                bonus = 0.0
-            y = soft_target(b["rew"], b["term"], cfg.gamma, next_q, bonus)
-            hs = critic_activations(self.critic, torch.cat([obs, b["act"]], dim=1), dtype)
-            q = hs[-1][..., 0].float()
-            loss_q = critic_loss(q, y)
+            alpha = self.log_alpha.exp()
+            eps_next = torch.randn(shape, generator=self._update_gen, device=self.device)
+            loss_q, grads, actor_cast = self._critic_grads_fn(b, eps_next, alpha)
             self._check_finite(loss_q, "critic")  # before the step: a NaN never reaches the weights
-            dw, db, _ = critic_backward(self.critic, hs, (q - y) * (2.0 / q.numel()), dtype)
-            adam_step(self.critic_opt, dw + db)
-
-            # actor: minimise mean [alpha R - min_j Q_j(s, a)], a = tanh(mu + sigma eps)
-            prior_out = (b["mu0"], b["log_std0"]) if reg == "kl" else None
-            mu, log_std, log_std_raw, hs_pi = policy_activations(self.actor, obs, prior_out, dtype)
-            eps = torch.randn(mu.shape, generator=self._update_gen, dtype=mu.dtype, device=mu.device)
-            u = mu + log_std.exp() * eps
-            a = torch.tanh(u)
-            hq = critic_activations(self.critic, torch.cat([obs, a], dim=1), dtype)
-            q_pi = hq[-1][..., 0].float()
-            dq = torch.zeros_like(q_pi).scatter_(0, q_pi.min(0).indices[None], -1.0 / q_pi.shape[1])
-            g_action = critic_backward(self.critic, hq, dq, dtype, weights=False, input_rows=slice(n_obs, None))[2]
-            kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
-            if reg == "kl":
-                loss_pi = rift_actor_loss(q_pi, kl, alpha)
-            elif reg == "entropy":
-                loss_pi = entropy_actor_loss(q_pi, squashed_log_prob(u, mu, log_std), alpha)
-            else:  # plain fine-tuning: no regulariser
-                loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
+            adam_step(self.critic_opt, grads)
+            eps = torch.randn(shape, generator=self._update_gen, device=self.device)
+            loss_pi, kl, grads = self._actor_grads_fn(b, eps, alpha, actor_cast)
             self._check_finite(loss_pi, "actor")
-            d_mu, d_log_std = actor_output_grads(reg, alpha, g_action, mu, log_std, eps, a, prior_out)
-            adam_step(self.actor_opt, policy_backward(self.actor, hs_pi, d_mu, d_log_std, log_std_raw, dtype))
-            mean_kl = float(kl.mean()) if kl is not None else None
+            adam_step(self.actor_opt, grads)
+            mean_kl = float(kl) if kl is not None else None
             if cfg.kl_budget is not None:  # dual ascent: raise alpha while the KL exceeds its budget
                 self.log_alpha += cfg.alpha_lr * (mean_kl - cfg.kl_budget)
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
         self._last_stats = {"critic_loss": loss_q, "kl": mean_kl, "alpha": None}
+
+    def _critic_grads(self, b: dict, eps_next: torch.Tensor, alpha: torch.Tensor):
+        """``(L_Q, dL_Q/dtheta, actor weights cast)``: regress the critics on
+        ``y = r + gamma (1 - term) (min_j Q'_j(s', a') + bonus)`` with ``a' = tanh(mu' + sigma' eps_next)``,
+        ``pi(.|s')`` the current actor."""
+        cfg, reg = self.cfg, self.method.regulariser
+        dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+        next_prior = (b["next_mu0"], b["next_log_std0"]) if reg == "kl" else None
+        mu, log_std, _, hs_next = policy_activations(self.actor, b["next"], next_prior, dtype)
+        u2 = mu + log_std.exp() * eps_next
+        a2 = torch.tanh(u2)
+        next_q = critic_activations(self.target, torch.cat([b["next"], a2], dim=1), dtype)[-1][..., 0].float()
+        if reg == "kl":
+            bonus = -alpha * (gaussian_log_prob(u2, mu, log_std) - gaussian_log_prob(u2, *next_prior))
+        elif reg == "entropy":
+            bonus = -alpha * squashed_log_prob(u2, mu, log_std)
+        else:
+            bonus = 0.0
+        y = soft_target(b["rew"], b["term"], cfg.gamma, next_q, bonus)
+        hs = critic_activations(self.critic, torch.cat([b["obs"], b["act"]], dim=1), dtype)
+        q = hs[-1][..., 0].float()
+        dw, db, _ = critic_backward(self.critic, hs, (q - y) * (2.0 / q.numel()), dtype)
+        return critic_loss(q, y), dw + db, hs_next.weights
+
+    def _actor_grads(self, b: dict, eps: torch.Tensor, alpha: torch.Tensor, actor_cast: list[torch.Tensor]):
+        """``(L_pi, mean KL or None, dL_pi/dphi)`` of ``L_pi = mean [alpha R - min_j Q_j(s, a)]``,
+        ``a = tanh(mu + sigma eps)``, ``R`` the method's regulariser."""
+        cfg, reg = self.cfg, self.method.regulariser
+        dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+        obs, n_obs = b["obs"], b["obs"].shape[1]
+        prior_out = (b["mu0"], b["log_std0"]) if reg == "kl" else None
+        # the actor has not changed since _critic_grads: its weights need no second cast
+        mu, log_std, log_std_raw, hs_pi = policy_activations(self.actor, obs, prior_out, dtype, actor_cast)
+        u = mu + log_std.exp() * eps
+        a = torch.tanh(u)
+        hq = critic_activations(self.critic, torch.cat([obs, a], dim=1), dtype)
+        q_pi = hq[-1][..., 0].float()
+        dq = torch.zeros_like(q_pi).scatter_(0, q_pi.min(0).indices[None], -1.0 / q_pi.shape[1])
+        g_action = critic_backward(self.critic, hq, dq, dtype, weights=False, input_rows=slice(n_obs, None))[2]
+        kl = gaussian_kl(mu, log_std, *prior_out) if reg == "kl" else None
+        if reg == "kl":
+            loss_pi = rift_actor_loss(q_pi, kl, alpha)
+        elif reg == "entropy":
+            loss_pi = entropy_actor_loss(q_pi, squashed_log_prob(u, mu, log_std), alpha)
+        else:  # plain fine-tuning: no regulariser
+            loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
+        d_mu, d_log_std = actor_output_grads(reg, alpha, g_action, mu, log_std, eps, a, prior_out)
+        grads = policy_backward(self.actor, hs_pi, d_mu, d_log_std, log_std_raw, dtype)
+        return loss_pi, (kl.mean() if kl is not None else None), grads
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
         if not torch.isfinite(loss):
