@@ -35,7 +35,7 @@ from ..planning import optimal_task_advantage
 from ..provenance import provenance, write_results
 from ..sampling import DelayedSupervisor, delayed, rollout
 
-__all__ = ["PRIORS", "SUPERVISORS", "RobustnessConfig", "check_positive_fields", "check_cells", "corridor_priors",
+__all__ = ["PRIORS", "SUPERVISORS", "CorridorStudy", "RobustnessConfig", "check_positive_fields", "check_cells", "corridor_priors",
            "corridor_supervisors", "learn_all", "run", "config_dict", "main"]
 
 PRIORS = ("near-optimal", "mediocre", "poor", "biased")
@@ -43,30 +43,19 @@ SUPERVISORS = ("precise", "safety", "noisy (low)", "noisy (high)", "boltzmann", 
 
 
 @dataclass(frozen=True)
-class RobustnessConfig:
-    """Every knob of the robustness table.
+class CorridorStudy:
+    """The knobs every study on the cliff corridor shares.
 
     Attributes
     ----------
-    seeds: number of independent datasets per cell (>= 10 for the stored table).
-    episodes: episode budget of each dataset, collected by the prior.
+    seeds: number of independent datasets per cell.
     horizon: steps per episode before the time limit.
-    alphas: RIFT's regularisation strengths (one row each).
-    avoid_temperature: entropy temperature of ``avoid``.
-    finetune_steps, finetune_learning_rate: policy-gradient steps of ``finetune``.
-    eval_episodes: Monte Carlo episodes for the delayed supervisor's column.
     corridor_length, p_fall, gamma: the cliff corridor.
-    priors, supervisor_names: which columns to run (a live slice uses fewer).
+    priors, supervisor_names: which cells to run (a live slice uses fewer).
     """
 
     seeds: int = 20
-    episodes: int = 200
     horizon: int = 60
-    alphas: tuple[float, ...] = (0.03, 0.1, 0.3)
-    avoid_temperature: float = 0.01
-    finetune_steps: int = 100
-    finetune_learning_rate: float = 1.0
-    eval_episodes: int = 4000
     corridor_length: int = 8
     p_fall: float = 0.3
     gamma: float = 0.95
@@ -74,11 +63,36 @@ class RobustnessConfig:
     supervisor_names: tuple[str, ...] = SUPERVISORS
 
     def __post_init__(self):
-        check_positive_fields(self, ("seeds", "episodes", "horizon", "finetune_steps", "eval_episodes",
-                                     "corridor_length"))
+        check_positive_fields(self, ("seeds", "horizon", "corridor_length"))
+        check_cells(self)
+
+
+@dataclass(frozen=True)
+class RobustnessConfig(CorridorStudy):
+    """Every knob of the robustness table: those of :class:`CorridorStudy` (``seeds`` >= 10 for the stored
+    table), and
+
+    Attributes
+    ----------
+    episodes: episode budget of each dataset, collected by the prior.
+    alphas: RIFT's regularisation strengths (one row each).
+    avoid_temperature: entropy temperature of ``avoid``.
+    finetune_steps, finetune_learning_rate: policy-gradient steps of ``finetune``.
+    eval_episodes: Monte Carlo episodes for the delayed supervisor's column.
+    """
+
+    episodes: int = 200
+    alphas: tuple[float, ...] = (0.03, 0.1, 0.3)
+    avoid_temperature: float = 0.01
+    finetune_steps: int = 100
+    finetune_learning_rate: float = 1.0
+    eval_episodes: int = 4000
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_fields(self, ("episodes", "finetune_steps", "eval_episodes"))
         if not self.alphas or any(a <= 0 for a in self.alphas):
             raise ValueError(f"alphas is {self.alphas!r}, expected positive values")
-        check_cells(self)
 
     @property
     def methods(self) -> tuple[str, ...]:

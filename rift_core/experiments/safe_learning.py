@@ -34,7 +34,7 @@ from ..confidence import certify
 from ..learning import PESSIMISM, fitted_soft_q_iteration
 from ..provenance import provenance, write_results
 from ..sampling import rollout
-from .robustness import PRIORS, SUPERVISORS, check_cells, check_positive_fields, corridor_priors, corridor_supervisors
+from .robustness import PRIORS, SUPERVISORS, CorridorStudy, check_positive_fields, corridor_priors, corridor_supervisors
 
 __all__ = ["CurvesConfig", "CoverageConfig", "run_curves", "run_coverage", "main"]
 
@@ -48,41 +48,32 @@ def _check_delta(delta) -> None:
 
 
 @dataclass(frozen=True)
-class CurvesConfig:
-    """Every knob of the learning curves.
+class CurvesConfig(CorridorStudy):
+    """Every knob of the learning curves: those of :class:`~rift_core.experiments.robustness.CorridorStudy`
+    (``seeds`` datasets per prior, supervisor and budget), and
 
     Attributes
     ----------
-    seeds: datasets per (prior, supervisor, budget).
     episodes: the episode budgets (datasets collected by the prior).
     alpha: RIFT's regularisation strength (small: the regime where optimism hurts most).
     delta: the confidence level of ``lcb`` and of the certificate.
     spibb_threshold: SPIBB's ``N_wedge``.
-    horizon: steps per episode before the time limit.
-    corridor_length, p_fall, gamma: the cliff corridor.
-    priors, supervisor_names: which cells to run (a live slice uses fewer).
     """
 
-    seeds: int = 20
+    supervisor_names: tuple[str, ...] = CURVE_SUPERVISORS
     episodes: tuple[int, ...] = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
     alpha: float = 0.01
     delta: float = 0.05
     spibb_threshold: int = 10
-    horizon: int = 60
-    corridor_length: int = 8
-    p_fall: float = 0.3
-    gamma: float = 0.95
-    priors: tuple[str, ...] = PRIORS
-    supervisor_names: tuple[str, ...] = CURVE_SUPERVISORS
 
     def __post_init__(self):
-        check_positive_fields(self, ("seeds", "horizon", "corridor_length", "spibb_threshold"))
+        super().__post_init__()
+        check_positive_fields(self, ("spibb_threshold",))
         if not self.episodes or any(not isinstance(n, int) or n < 1 for n in self.episodes):
             raise ValueError(f"episodes is {self.episodes!r}, expected positive integers")
         _check_delta(self.delta)
         if not self.alpha > 0:
             raise ValueError(f"alpha is {self.alpha!r}, expected > 0")
-        check_cells(self)
 
 
 def _corridor(cfg):
