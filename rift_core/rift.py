@@ -37,15 +37,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
-from .evaluation import discounted_solve, policy_kernel
+from .evaluation import discounted_solve, kl_per_state, policy_kernel
 from .mdp import FiniteMDP, StopSupervisor
 
-__all__ = ["ConvergenceWarning", "SoftSolution", "soft_backup", "spibb_backup", "soft_value_iteration",
-           "soft_policy_iteration", "solve_rift"]
+__all__ = ["ConvergenceWarning", "SoftSolution", "soft_backup", "spibb_backup", "contraction_modulus",
+           "DenseSoftBellman", "METHODS", "operator_iteration", "soft_value_iteration", "soft_policy_iteration",
+           "solve_rift"]
 
 
 class ConvergenceWarning(UserWarning):
-    """A solver stopped on the rounding floor before reaching the requested tolerance."""
+    """A solver stopped before reaching the requested tolerance: on the rounding floor or at ``max_iterations``."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class SoftSolution:
         Guaranteed ``||V - V*||_inf`` bound, ``gamma / (1 - gamma) ||V - V_prev||_inf``.
     alpha
         The regularisation strength solved for.
+    converged
+        Whether ``error_bound <= tol`` was reached (otherwise the solver stopped early, on the rounding floor or at
+        ``max_iterations``, and warned with a :class:`ConvergenceWarning`).
     """
 
     policy: np.ndarray
@@ -77,6 +81,7 @@ class SoftSolution:
     iterations: int
     error_bound: float
     alpha: float
+    converged: bool = True
 
 
 def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
@@ -130,61 +135,168 @@ def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: 
     return V, pi / pi.sum(axis=1, keepdims=True)  # exactly normalised: the sum of two parts can round past 1
 
 
-def _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations):
-    supervisor.check_matches(mdp)
-    S, A = mdp.n_states, mdp.n_actions
-    x = as_float_array("x", x, (S, A))
-    pi_ref = check_policy("pi_ref", pi_ref, S, A)
-    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+def contraction_modulus(mdp: FiniteMDP, supervisor: StopSupervisor) -> float:
+    r"""``kappa = gamma max_{s,a} sum_s' K(s, a, s')``: the sup-norm modulus of the soft (and hard) Bellman operator
+    (``gamma max (1 - beta)`` under ``terminate``, ``gamma`` under ``truncate``)."""
+    if supervisor.semantics == "truncate":
+        return mdp.gamma
+    return mdp.gamma * float((1.0 - supervisor.beta).max())
+
+
+class DenseSoftBellman:
+    r"""The soft Bellman operator of one problem on dense arrays, validated once: the dense backend of
+    :func:`operator_iteration` (:class:`~rift_core.sparse.SparseSoftBellman` is the CSR one).
+
+    ``apply(V) -> (T V, Q, ||T V - V||_inf)`` with ``Q = x + gamma K V`` and ``T V`` its soft backup
+    (module docstring); ``greedy(Q)`` is the soft-greedy policy ``pi_ref exp((Q - T V) / alpha)`` and its log;
+    ``evaluate(pi, V, sweeps)`` is ``V^pi = (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))`` by a direct
+    solve (``sweeps=None``) or ``sweeps`` applications of ``V <- x_pi - alpha KL + gamma K_pi V`` from ``V``;
+    ``modulus`` is the contraction modulus ``kappa`` of the stopping rule.
+    """
+
+    def __init__(self, mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float):
+        supervisor.check_matches(mdp)
+        S, A = mdp.n_states, mdp.n_actions
+        self.mdp, self.supervisor = mdp, supervisor
+        self.x = as_float_array("x", x, (S, A))
+        self.pi_ref = check_policy("pi_ref", pi_ref, S, A)
+        self.alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+        self.gamma, self.shape = mdp.gamma, (S, A)
+        self.modulus = contraction_modulus(mdp, supervisor)
+
+    def apply(self, V, V_out=None, Q_out=None):
+        V = as_float_array("V", V, (self.shape[0],))
+        Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
+        TV = soft_backup(Q, self.pi_ref, self.alpha)[0]
+        return TV, Q, float(np.abs(TV - V).max())
+
+    def greedy(self, Q):
+        _, pi, _, log_pi = soft_backup(Q, self.pi_ref, self.alpha)
+        return pi, log_pi
+
+    def evaluate(self, pi, V, sweeps: int | None = None):
+        reward = (pi * self.x).sum(axis=1) - self.alpha * kl_per_state(pi, self.pi_ref)
+        K = policy_kernel(self.mdp, self.supervisor, pi)
+        if sweeps is None:
+            return discounted_solve(self.mdp, K, reward)
+        for _ in range(sweeps):
+            V = reward + self.gamma * (K @ V)
+        return V
+
+
+METHODS = ("value_iteration", "modified_policy_iteration", "policy_iteration")
+
+
+def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-10, max_iterations: int | None = None,
+                       V0=None, evaluation_sweeps: int = 20,
+                       callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+                       name: str = "operator_iteration") -> SoftSolution:
+    r"""Solve ``V = T V`` for a soft Bellman operator ``T`` (:class:`DenseSoftBellman`, or
+    :class:`~rift_core.sparse.SparseSoftBellman`): every exact solver of the core is this loop.
+
+    Each iteration applies ``T`` once, ``(T V_k, Q_k) = T(V_k)``, and then
+
+    - ``value_iteration``: ``V_{k+1} = T V_k`` (from ``V0``, default 0);
+    - ``modified_policy_iteration``: ``V_{k+1} = (T_{pi_k})^m T V_k`` with ``pi_k`` the soft-greedy policy of
+      ``Q_k`` and ``m = evaluation_sweeps`` (from ``V0``, default ``min(x, 0) / (1 - gamma)``, where
+      ``T V_0 >= V_0``, so the iterates rise monotonically to ``V*``; Puterman, *Markov Decision Processes*,
+      Thm 6.5.5);
+    - ``policy_iteration``: ``V_{k+1} = V^{pi_k}``, solved by ``T.evaluate`` (from ``V0``, default
+      ``V^{pi_ref}``). Soft policy iteration is Newton's method on the soft Bellman equation: values rise
+      monotonically, at least at value iteration's rate; a handful of iterations is observed, not proved.
+
+    One certified stopping rule: ``T`` is a contraction with modulus ``kappa = T.modulus``, so
+    ``||T V_k - V*||_inf <= kappa / (1 - kappa) ||T V_k - V_k||_inf``; the loop returns ``T V_k``, ``Q_k`` and the
+    soft-greedy policy of ``Q_k`` once that bound is ``<= tol`` (``converged=True``). One rule when it cannot: on
+    the rounding floor (the bound below ``64 eps kappa / (1 - kappa) max(1, ||V||)``, or no new low for three
+    iterations within a thousand times that) or at ``max_iterations`` (default 10^6 sweeps for value iteration,
+    10^5 for modified policy iteration, 10^3 for policy iteration) it returns what it has with
+    ``converged=False`` and a :class:`ConvergenceWarning`. A non-finite bound raises ``FloatingPointError`` at once.
+
+    ``callback(k, V, pi)``, if given, sees every iterate: for value iteration ``T V_{k-1}`` and the soft-greedy
+    policy of ``Q_{k-1}``; otherwise each evaluated policy ``pi_k`` (``pi_1 = pi_ref`` for policy iteration from
+    its default start) and its value, which rise monotonically.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method is {method!r}, expected one of {METHODS}")
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    return x, pi_ref, alpha, tol, max_iterations
+    default_max = {"value_iteration": 1_000_000, "modified_policy_iteration": 100_000, "policy_iteration": 1_000}
+    max_iterations = check_positive_int("max_iterations",
+                                        default_max[method] if max_iterations is None else max_iterations)
+    sweeps = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0) \
+        if method == "modified_policy_iteration" else None
+    S = T.shape[0]
+    factor = T.modulus / (1.0 - T.modulus)
+    pi = None
+    if V0 is not None:  # a vector of S values, or one value for every state
+        V = np.full(S, float(as_float_array("V0", V0, ()))) if np.ndim(V0) == 0 else as_float_array("V0", V0, (S,)).copy()
+    elif method == "value_iteration":
+        V = np.zeros(S)
+    elif method == "modified_policy_iteration":
+        V = np.full(S, min(float(T.x.min()), 0.0) / (1.0 - T.gamma))
+    else:
+        pi = T.pi_ref
+        V = _finite(T.evaluate(pi, None), name, 0)
+    best, since_best, converged = np.inf, 0, False
+    for it in range(1, max_iterations + 1):
+        if pi is not None and callback is not None:
+            callback(it, V, pi)
+        TV, Q, d = T.apply(V)
+        bound = factor * d
+        if not np.isfinite(bound):
+            raise FloatingPointError(f"{name}: the error bound is {bound} at iteration {it} (x too large?)")
+        if callback is not None and method == "value_iteration":
+            callback(it, TV, T.greedy(Q)[0])
+        floor = 64 * np.finfo(float).eps * factor * max(1.0, float(np.abs(TV).max()))
+        since_best = 0 if bound < best else since_best + 1
+        best = min(best, bound)
+        if bound <= tol:
+            converged = True
+            break
+        if bound <= floor or (since_best >= 3 and bound <= 1e3 * floor):
+            warnings.warn(f"{name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
+                          ConvergenceWarning, stacklevel=3)
+            break
+        if method == "value_iteration":
+            V = TV
+            continue
+        pi = T.greedy(Q)[0]
+        V = _finite(T.evaluate(pi, TV, sweeps), name, it)
+    else:
+        warnings.warn(f"{name} stopped at max_iterations={max_iterations} with error bound {bound:.3g} > tol={tol:g}",
+                      ConvergenceWarning, stacklevel=3)
+    policy, log_policy = T.greedy(Q)
+    return SoftSolution(policy, log_policy, Q, TV, it, bound, T.alpha, converged)
 
 
-def _contraction_factor(gamma: float) -> float:
-    return gamma / (1.0 - gamma)
-
-
-def _rounding_floor(V: np.ndarray, gamma: float) -> float:
-    # A backup cannot move V by less than a few ulps of |V|; below this the
-    # bound is rounding noise, not convergence error.
-    return 64 * np.finfo(float).eps * max(1.0, float(np.abs(V).max())) * _contraction_factor(gamma)
+def _finite(V: np.ndarray, name: str, it: int) -> np.ndarray:
+    if not np.isfinite(V).all():
+        raise FloatingPointError(f"{name}: the error bound is not finite: a policy's value is not finite at iteration {it} "
+                                 "(x too large?)")
+    return V
 
 
 def soft_value_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                          tol: float = 1e-10, max_iterations: int = 1_000_000, V0=None,
                          callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> SoftSolution:
-    r"""Iterate ``V_{k+1} = T V_k`` (see the module docstring) from ``V0`` (default 0).
+    r"""Iterate ``V_{k+1} = T V_k`` (see the module docstring) from ``V0`` (default 0): :func:`operator_iteration`
+    on :class:`DenseSoftBellman`.
 
-    Stops when ``gamma / (1 - gamma) ||V_{k+1} - V_k||_inf <= tol``, which
-    guarantees ``||V_{k+1} - V*||_inf <= tol``. Needs about
+    Stops when ``kappa / (1 - kappa) ||V_{k+1} - V_k||_inf <= tol`` (``kappa <= gamma`` the contraction
+    modulus), which guarantees ``||V_{k+1} - V*||_inf <= tol``. Needs about
     ``log(tol (1 - gamma)) / log(gamma)`` backups; prefer
     :func:`soft_policy_iteration` for ``gamma`` near 1. ``callback(k, V_k, pi_k)``,
     if given, sees every iterate (``pi_k`` the soft-greedy policy of ``V_{k-1}``).
     """
-    x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
-    V = np.zeros(mdp.n_states) if V0 is None else as_float_array("V0", V0, (mdp.n_states,))
-    factor = _contraction_factor(mdp.gamma)
-    for it in range(1, max_iterations + 1):
-        Q = x + mdp.gamma * supervisor.expected_next(mdp, V)
-        V_new, pi, _, log_pi = soft_backup(Q, pi_ref, alpha)
-        bound = factor * float(np.abs(V_new - V).max())
-        if not np.isfinite(bound):
-            raise FloatingPointError(f"soft_value_iteration: the error bound is {bound} at sweep {it} (x too large?)")
-        V = V_new
-        if callback is not None:
-            callback(it, V, pi)
-        if bound <= tol or bound <= _rounding_floor(V, mdp.gamma):
-            if bound > tol:
-                warnings.warn(f"soft_value_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
-            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
-    raise RuntimeError(f"soft_value_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
+    return operator_iteration(DenseSoftBellman(mdp, supervisor, x, pi_ref, alpha), "value_iteration", tol=tol,
+                              max_iterations=max_iterations, V0=V0, callback=callback, name="soft_value_iteration")
 
 
 def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                           tol: float = 1e-10, max_iterations: int = 1_000,
                           callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> SoftSolution:
-    r"""Soft policy iteration from ``pi_ref``: evaluate, then improve by the soft backup.
+    r"""Soft policy iteration from ``pi_ref``: evaluate, then improve by the soft backup (:func:`operator_iteration`
+    on :class:`DenseSoftBellman`).
 
     Evaluation solves ``V^pi = (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))``;
     improvement sets ``pi <- pi_ref exp((Q - T V^pi) / alpha)`` with
@@ -193,37 +305,12 @@ def soft_policy_iteration(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref,
     dominates one soft backup of the current one). Soft policy iteration is
     Newton's method on the soft Bellman equation and in practice needs a
     handful of iterations; a faster rate is observed, not proved. Stops when
-    ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf <= tol`` and returns ``T V^pi``.
+    ``kappa / (1 - kappa) ||T V^pi - V^pi||_inf <= tol`` and returns ``T V^pi``.
     ``callback(k, V^{pi_k}, pi_k)``, if given, sees every evaluated policy,
     starting with ``pi_1 = pi_ref``; each has a higher objective than the last.
     """
-    x, pi_ref, alpha, tol, max_iterations = _prepare(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations)
-    factor = _contraction_factor(mdp.gamma)
-    pi, alpha_kl = pi_ref, np.zeros(mdp.n_states)
-    best = np.inf
-    stalled = 0
-    for it in range(1, max_iterations + 1):
-        K = policy_kernel(mdp, supervisor, pi)
-        V_pi = discounted_solve(mdp, K, (pi * x).sum(axis=1) - alpha_kl)
-        if callback is not None:
-            callback(it, V_pi, pi)
-        Q = x + mdp.gamma * supervisor.expected_next(mdp, V_pi)
-        V, pi, alpha_kl, log_pi = soft_backup(Q, pi_ref, alpha)
-        bound = factor * float(np.abs(V - V_pi).max())
-        if not np.isfinite(bound):
-            raise FloatingPointError(f"soft_policy_iteration: the error bound is {bound} at iteration {it} (x too large?)")
-        if bound <= tol:
-            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
-        # On the rounding floor the residual stops shrinking; give up after a few such steps.
-        stalled = stalled + 1 if bound > 0.5 * best else 0
-        best = min(best, bound)
-        if stalled >= 3 and bound <= 1e3 * _rounding_floor(V, mdp.gamma):
-            warnings.warn(f"soft_policy_iteration stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}", ConvergenceWarning, stacklevel=2)
-            return SoftSolution(pi, log_pi, Q, V, it, bound, alpha)
-    raise RuntimeError(f"soft_policy_iteration did not reach tol={tol:g} in max_iterations={max_iterations} (last bound {bound:.3g})")
-
-
-_SOLVERS = {"policy_iteration": soft_policy_iteration, "value_iteration": soft_value_iteration}
+    return operator_iteration(DenseSoftBellman(mdp, supervisor, x, pi_ref, alpha), "policy_iteration", tol=tol,
+                              max_iterations=max_iterations, callback=callback, name="soft_policy_iteration")
 
 
 def solve_rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, alpha: float, *,
@@ -238,11 +325,12 @@ def solve_rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, alpha: float, *,
         pi_alpha[s, a] = pi0[s, a] exp((Q[s, a] - V[s]) / alpha),
 
     so ``rho . V = L_alpha(pi_alpha)`` to within ``error_bound``. ``method`` is
-    ``"policy_iteration"`` (default; a few linear solves) or
-    ``"value_iteration"``. ``pi0`` may contain zeros.
+    ``"policy_iteration"`` (default; a few linear solves), ``"value_iteration"`` or
+    ``"modified_policy_iteration"``; ``kwargs`` go to :func:`operator_iteration`. ``pi0`` may contain zeros.
     """
-    if method not in _SOLVERS:
-        raise ValueError(f"method is {method!r}, expected one of {tuple(_SOLVERS)}")
+    if method not in METHODS:
+        raise ValueError(f"method is {method!r}, expected one of {METHODS}")
     supervisor.check_matches(mdp)
     pi0 = check_policy("pi0", pi0, mdp.n_states, mdp.n_actions)
-    return _SOLVERS[method](mdp, supervisor, supervisor.learner_reward(), pi0, alpha, tol=tol, **kwargs)
+    T = DenseSoftBellman(mdp, supervisor, supervisor.learner_reward(), pi0, alpha)
+    return operator_iteration(T, method, tol=tol, name=f"solve_rift ({method})", **kwargs)

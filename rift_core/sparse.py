@@ -30,7 +30,7 @@ import numpy as np
 from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
 from .evaluation import kl_per_state
-from .rift import ConvergenceWarning, SoftSolution, soft_backup
+from .rift import SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
 __all__ = ["SparseSoftBellman", "soft_bellman_sweep", "soft_value_iteration_sparse", "modified_policy_iteration_sparse",
            "policy_iteration_sparse", "contraction_modulus"]
@@ -114,13 +114,6 @@ def _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_out):
         V_out[s] = acc
 
 
-def contraction_modulus(mdp: FiniteMDP, supervisor: StopSupervisor) -> float:
-    r"""``kappa = gamma max_{s,a} sum_s' K(s, a, s')``: the sup-norm modulus of the soft (and hard) Bellman operator."""
-    if supervisor.semantics == "truncate":
-        return mdp.gamma
-    return mdp.gamma * float((1.0 - supervisor.beta).max())
-
-
 def _arrays(mdp: FiniteMDP, supervisor: StopSupervisor):
     P2 = mdp.transition_matrix
     if not hasattr(P2, "indptr"):
@@ -153,6 +146,7 @@ class SparseSoftBellman:
         self.gamma, self.shape = mdp.gamma, (S, A)
         self.indptr, self.indices, self.data, self.cont, self.stay = _arrays(mdp, supervisor)
         self.modulus = contraction_modulus(mdp, supervisor)
+        self.krylov_rtol = 1e-10  # evaluate's BiCGSTAB tolerance (policy_iteration_sparse sets it)
 
     def apply(self, V, V_out: np.ndarray | None = None, Q_out: np.ndarray | None = None):
         """``(T V, Q, ||T V - V||_inf)``, written into ``V_out`` and ``Q_out`` when given (float64, C order).
@@ -168,6 +162,34 @@ class SparseSoftBellman:
         if not math.isfinite(d):
             raise FloatingPointError(f"the Bellman sweep's residual is {d}: T V is not finite (x too large?)")
         return V_out, Q_out, d
+
+    def greedy(self, Q):
+        """The soft-greedy policy of ``Q`` (``alpha > 0``) or the greedy one on ``pi_ref``'s support, with its log."""
+        return _greedy(Q, self.pi_ref, self.alpha)
+
+    def evaluate(self, pi, V, sweeps: int | None = None):
+        """``V^pi`` of ``x_pi - alpha KL(pi || pi_ref)`` over a compact copy of the policy's rows: ``sweeps``
+        sweeps of ``V <- x_pi - alpha KL + gamma K_pi V`` from ``V`` (for a deterministic greedy policy, ``A``
+        times fewer transitions than a Bellman sweep), or (``sweeps=None``) BiCGSTAB to relative residual
+        ``krylov_rtol`` from ``V`` (or from ``x_pi`` when ``V`` is None)."""
+        reward = (pi * self.x).sum(axis=1)
+        if self.alpha > 0:
+            reward -= self.alpha * kl_per_state(pi, self.pi_ref)
+        ptr, idx, val, diag = _policy_rows(self.indptr, self.indices, self.data, self.cont, self.stay, pi, self.gamma)
+        if sweeps is not None:
+            V_new = np.empty_like(V)
+            for _ in range(sweeps):
+                _evaluation_sweep(ptr, idx, val, diag, reward, V, V_new)
+                V, V_new = V_new, V
+            return V
+        import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
+
+        S = len(reward)
+        M = sp.identity(S, format="csr") - sp.csr_array((val, idx, ptr), shape=(S, S)) - sp.diags_array(diag)
+        V, _ = spla.bicgstab(M, reward, x0=reward if V is None else V, rtol=self.krylov_rtol, atol=0.0,
+                             maxiter=10 * S)
+        return np.ascontiguousarray(V)
 
 
 def _checked_out(name: str, out, shape) -> np.ndarray:
@@ -186,22 +208,25 @@ def soft_bellman_sweep(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, al
 def soft_value_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                                 tol: float = 1e-8, max_iterations: int = 1_000_000, V0=None,
                                 validate_policy: bool = True) -> SoftSolution:
-    r"""Soft (``alpha > 0``) or hard (``alpha = 0``) value iteration with the fused sparse sweep.
+    r"""Soft (``alpha > 0``) or hard (``alpha = 0``) value iteration with the fused sparse sweep
+    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Stops when ``kappa / (1 - kappa) ||V_{k+1} - V_k||_inf <= tol`` (module docstring),
     which guarantees ``||V - V*||_inf <= tol``. Returns a :class:`~rift_core.rift.SoftSolution`
     whose ``policy`` is the soft-greedy policy of the final ``Q`` (``alpha > 0``) or
     the greedy one (``alpha = 0``, ties to the lowest index). Starts at ``V0`` (default 0).
     """
-    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, 0.0 if V0 is None else V0,
-                    validate_policy, None, "soft_value_iteration_sparse")
+    T = SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha, validate_policy)
+    return operator_iteration(T, "value_iteration", tol=tol, max_iterations=max_iterations, V0=V0,
+                              name="soft_value_iteration_sparse")
 
 
 def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                                      tol: float = 1e-8, evaluation_sweeps: int = 20,
                                      max_iterations: int = 100_000, V0=None,
                                      validate_policy: bool = True) -> SoftSolution:
-    r"""Modified policy iteration for the soft (``alpha > 0``) or hard (``alpha = 0``) problem.
+    r"""Modified policy iteration for the soft (``alpha > 0``) or hard (``alpha = 0``) problem
+    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Each iteration: one full sweep ``V' = T V`` (which also yields the stopping
     bound ``kappa / (1 - kappa) ||V' - V||_inf <= tol``, as in
@@ -213,87 +238,31 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
     ``V_0 = min(x, 0) / (1 - gamma)``, where ``T V_0 >= V_0``, the iterates rise
     monotonically to ``V*`` (Puterman, *Markov Decision Processes*, Thm 6.5.5).
     """
-    m = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0)
-
-    def evaluate(ptr, idx, val, diag, reward_pi, V, eps):
-        V_new = np.empty_like(V)
-        for _ in range(m):
-            _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_new)
-            V, V_new = V_new, V
-        return V
-
-    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validate_policy,
-                    evaluate if m else None, "modified_policy_iteration_sparse")
+    T = SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha, validate_policy)
+    return operator_iteration(T, "modified_policy_iteration", tol=tol, max_iterations=max_iterations, V0=V0,
+                              evaluation_sweeps=evaluation_sweeps, name="modified_policy_iteration_sparse")
 
 
 def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                             tol: float = 1e-8, krylov_rtol: float = 1e-10, max_iterations: int = 1_000,
                             validate_policy: bool = True) -> SoftSolution:
-    r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs.
+    r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs
+    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Each iteration: one full sweep ``V' = T V`` (the certified stopping bound, as in
     :func:`soft_value_iteration_sparse`), the (soft-)greedy policy ``pi`` of its
     ``Q``, then ``V <- (I - gamma K_pi)^{-1} (x_pi - alpha KL(pi || pi_ref))`` solved
     by BiCGSTAB on the compact matrix of the policy's rows to relative residual
     ``krylov_rtol`` (looser solves were measured to cost more outer iterations
-    than they save). Policy iteration needs a handful of
+    than they save). It starts from the value of ``pi_ref``. Policy iteration needs a handful of
     iterations and each evaluation a few dozen products, against the hundreds of
     sweeps of value iteration at ``gamma`` near 1. The stopping guarantee does
     not depend on the evaluations' accuracy.
     """
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    krylov_rtol = check_scalar("krylov_rtol", krylov_rtol, low=0.0, low_open=True)
-
-    def evaluate(ptr, idx, val, diag, reward_pi, V, bound):
-        S = len(V)
-        M = sp.identity(S, format="csr") - sp.csr_array((val, idx, ptr), shape=(S, S)) - sp.diags_array(diag)
-        V, _ = spla.bicgstab(M, reward_pi, x0=V, rtol=krylov_rtol, atol=0.0, maxiter=10 * S)
-        return np.ascontiguousarray(V)
-
-    return _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, None, validate_policy,
-                    evaluate, "policy_iteration_sparse")
-
-
-def _iterate(mdp, supervisor, x, pi_ref, alpha, tol, max_iterations, V0, validate_policy, evaluate, name):
-    """The loop shared by the three solvers: a full sweep and its certified bound, then (unless
-    ``evaluate`` is None) an evaluation of the sweep's (soft-)greedy policy."""
     T = SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha, validate_policy)
-    S, A = T.shape
-    x, pi_ref, alpha = T.x, T.pi_ref, T.alpha
-    tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    factor = T.modulus / (1.0 - T.modulus)
-    indptr, indices, data, cont, stay = T.indptr, T.indices, T.data, T.cont, T.stay
-    if V0 is None:
-        V = np.full(S, min(float(x.min()), 0.0) / (1.0 - mdp.gamma))
-    else:
-        V = np.broadcast_to(as_float_array("V0", V0), (S,)).copy()
-    V_new, Q = np.empty(S), np.empty((S, A))
-    floor = 64 * np.finfo(float).eps * factor
-    for it in range(1, max_iterations + 1):
-        d = T.apply(V, V_new, Q)[2]
-        V, V_new = V_new, V
-        bound = factor * d
-        if bound <= tol or bound <= floor * max(1.0, float(np.abs(V).max())):
-            if bound > tol:
-                warnings.warn(f"{name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
-                              ConvergenceWarning, stacklevel=3)
-            break
-        if evaluate is None:
-            continue
-        pi, _ = _greedy(Q, pi_ref, alpha)
-        reward_pi = (pi * x).sum(axis=1)
-        if alpha > 0:
-            reward_pi -= alpha * kl_per_state(pi, pi_ref)
-        ptr, idx, val, diag = _policy_rows(indptr, indices, data, cont, stay, pi, mdp.gamma)
-        V = evaluate(ptr, idx, val, diag, reward_pi, V, bound)
-        V_new = np.empty(S)
-    else:
-        raise RuntimeError(f"{name} did not reach tol={tol:g} in {max_iterations} iterations (last bound {bound:.3g})")
-    policy, log_policy = _greedy(Q, pi_ref, alpha)
-    return SoftSolution(policy, log_policy, Q, V, it, bound, alpha)
+    T.krylov_rtol = check_scalar("krylov_rtol", krylov_rtol, low=0.0, low_open=True)
+    return operator_iteration(T, "policy_iteration", tol=tol, max_iterations=max_iterations,
+                              name="policy_iteration_sparse")
 
 
 def _greedy(Q, pi_ref, alpha):

@@ -103,7 +103,7 @@ CASES = [
     ("SparseSoftBellman V shape", "V", lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, 0.1).apply(np.zeros(S + 1))),
     ("SparseSoftBellman V nan", "V",
      lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, 0.1).apply(_with(np.zeros(S), 1, np.nan))),
-    ("soft_value_iteration_sparse x huge", "not finite",
+    ("soft_value_iteration_sparse x huge", "error bound",
      lambda: soft_value_iteration_sparse(SPARSE, SUP, np.full((S, A), 1e308), PI0, 0.1)),
     ("soft_value_iteration_sparse tol", "tol", lambda: soft_value_iteration_sparse(SPARSE, SUP, X, PI0, 0.1, tol=0.0)),
     ("policy_iteration_sparse krylov_rtol", "krylov_rtol",
