@@ -2,7 +2,8 @@ r"""Many small MDPs at once: stacked arrays for the theorem sweeps.
 
 :func:`stack` pads a list of (MDP, supervisor, prior, alpha) instances to a
 common size and stacks them; :func:`solve_rift_batched` runs soft policy
-iteration on all of them together (one batched ``numpy.linalg.solve`` per
+iteration on all of them together (the core's one solver loop on
+:class:`BatchedSoftBellman`: one batched ``numpy.linalg.solve`` per
 iteration), and :func:`evaluate_batched` computes the exact figures of stacked
 policies. Padding is exact: padded actions get prior probability 0 (so no
 policy takes them) and padded states are absorbing, never stopped, earn
@@ -12,16 +13,15 @@ states is unchanged.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_policy, check_positive_int, check_scalar
-from .rift import ConvergenceWarning, soft_backup
+from ._validation import check_policy, check_scalar
+from .rift import SoftSolution, operator_iteration, soft_backup
 from .evaluation import kl_per_state
 
-__all__ = ["Batch", "stack", "solve_rift_batched", "evaluate_batched", "BatchedEvaluation"]
+__all__ = ["Batch", "stack", "BatchedSoftBellman", "solve_rift_batched", "evaluate_batched", "BatchedEvaluation"]
 
 
 @dataclass(frozen=True)
@@ -96,60 +96,53 @@ def _values(batch: Batch, K: np.ndarray, x_pi: np.ndarray) -> np.ndarray:
     return np.linalg.solve(I - batch.gamma[:, None, None] * K, x_pi[..., None])[..., 0]
 
 
-@dataclass(frozen=True)
-class BatchedRIFT:
-    """Stacked RIFT solutions: ``policy``, ``log_policy``, ``Q`` ``(B, S, A)``, ``V (B, S)``,
-    iterations and error bounds ``(B,)``."""
+class BatchedSoftBellman:
+    r"""The soft Bellman operators of a stacked batch, one per instance: the stacked backend of
+    :func:`~rift_core.rift.operator_iteration` (values ``V`` of shape ``(B, S)``).
 
-    policy: np.ndarray
-    log_policy: np.ndarray
-    Q: np.ndarray
-    V: np.ndarray
-    iterations: np.ndarray
-    error_bound: np.ndarray
-
-
-def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 200) -> BatchedRIFT:
-    r"""Soft policy iteration (as :func:`rift_core.rift.soft_policy_iteration`) on every instance at once.
-
-    Each instance stops on its own guarantee ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf <= tol``
-    (instances that have converged are frozen while the rest go on).
+    Instance ``b`` has ``x = -beta_b``, ``pi_ref = pi0_b`` and its own ``gamma_b``, ``alpha_b`` and stop semantics;
+    ``apply`` computes ``Q = x + gamma K V`` and the soft backup for all of them with one ``einsum``, ``evaluate``
+    solves all policies' values with one batched ``numpy.linalg.solve`` (or ``sweeps`` batched sweeps), and
+    ``modulus[b] = gamma_b`` (padded states are never stopped, so the padded kernel's row mass is 1).
     """
-    tol = check_scalar("tol", tol, low=0.0, low_open=True)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    B, S, A = batch.beta.shape
-    x = -batch.beta
-    alpha = batch.alpha[:, None, None]
-    factor = batch.gamma / (1.0 - batch.gamma)
-    pi, alpha_kl = batch.pi0.copy(), np.zeros((B, S))
-    V_out, Q_out, pi_out = np.zeros((B, S)), np.zeros((B, S, A)), batch.pi0.copy()
-    log_pi_out = np.zeros((B, S, A))
-    bound = np.full(B, np.inf)
-    iterations = np.zeros(B, dtype=int)
-    active = np.ones(B, dtype=bool)
-    for it in range(1, max_iterations + 1):
-        sub = _subset(batch, active)
-        V_pi = _values(sub, _kernel(sub, pi[active]), (pi[active] * x[active]).sum(axis=2) - alpha_kl[active])
-        Q = x[active] + sub.gamma[:, None, None] * _expected_next(sub, V_pi)
-        V, new_pi, new_kl, new_log_pi = soft_backup(Q, sub.pi0, alpha[active])
-        b = factor[active] * np.abs(V - V_pi).max(axis=1)
-        idx = np.flatnonzero(active)
-        pi[idx], alpha_kl[idx] = new_pi, new_kl
-        V_out[idx], Q_out[idx], pi_out[idx], log_pi_out[idx], bound[idx], iterations[idx] = V, Q, new_pi, new_log_pi, b, it
-        if not np.isfinite(b).all():
-            raise FloatingPointError(f"solve_rift_batched: instance {int(idx[~np.isfinite(b)][0])} has error bound "
-                                     f"{b[~np.isfinite(b)][0]} at iteration {it}")
-        active[idx[b <= tol]] = False
-        if not active.any():
-            break
-    else:
-        warnings.warn(f"solve_rift_batched stopped at max_iterations={max_iterations} with {int(active.sum())} instance(s) "
-                      f"above tol={tol:g} (largest error bound {bound[active].max():.3g})", ConvergenceWarning, stacklevel=2)
-    return BatchedRIFT(pi_out, log_pi_out, Q_out, V_out, iterations, bound)
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.x, self.pi_ref = -batch.beta, batch.pi0
+        self.alpha, self.gamma, self.modulus = batch.alpha, batch.gamma, batch.gamma
+        self.shape = batch.beta.shape[1:]
+
+    def apply(self, V, V_out=None, Q_out=None):
+        Q = self.x + self.gamma[:, None, None] * _expected_next(self.batch, V)
+        TV = soft_backup(Q, self.pi_ref, self.alpha[:, None, None])[0]
+        return TV, Q, np.abs(TV - V).max(axis=1)
+
+    def greedy(self, Q):
+        _, pi, _, log_pi = soft_backup(Q, self.pi_ref, self.alpha[:, None, None])
+        return pi, log_pi
+
+    def evaluate(self, pi, V, sweeps: int | None = None):
+        B, S, A = pi.shape
+        kl = kl_per_state(pi.reshape(B * S, A), self.pi_ref.reshape(B * S, A)).reshape(B, S)
+        reward = (pi * self.x).sum(axis=2) - self.alpha[:, None] * kl
+        K = _kernel(self.batch, pi)
+        if sweeps is None:
+            return _values(self.batch, K, reward)
+        for _ in range(sweeps):
+            V = reward + self.gamma[:, None] * np.einsum("bst,bt->bs", K, V)
+        return V
 
 
-def _subset(batch: Batch, mask: np.ndarray) -> Batch:
-    return Batch(*(getattr(batch, f)[mask] for f in Batch.__dataclass_fields__))
+def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 200) -> SoftSolution:
+    r"""Soft policy iteration (as :func:`rift_core.rift.soft_policy_iteration`) on every instance at once:
+    :func:`~rift_core.rift.operator_iteration` on :class:`BatchedSoftBellman`.
+
+    Returns one :class:`~rift_core.rift.SoftSolution` with stacked fields: ``policy``, ``log_policy``, ``Q``
+    ``(B, S, A)``, ``V (B, S)``, ``alpha`` and ``error_bound`` ``(B,)``, each instance's bound
+    ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf``; it is converged when every bound is ``<= tol``.
+    """
+    return operator_iteration(BatchedSoftBellman(batch), "policy_iteration", tol=tol, max_iterations=max_iterations,
+                              name="solve_rift_batched")
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ class SoftSolution:
     iterations
         Number of Bellman backups (value iteration) or evaluations (policy iteration).
     error_bound
-        Guaranteed ``||V - V*||_inf`` bound, ``gamma / (1 - gamma) ||V - V_prev||_inf``.
+        Guaranteed ``||V - V*||_inf`` bound, ``kappa / (1 - kappa) ||V - V_prev||_inf`` (``kappa <= gamma`` the
+        contraction modulus); one per problem, shape ``(B,)``, for a stacked batch.
     alpha
         The regularisation strength solved for.
     converged
@@ -213,6 +214,10 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
     10^5 for modified policy iteration, 10^3 for policy iteration) it returns what it has with
     ``converged=False`` and a :class:`ConvergenceWarning`. A non-finite bound raises ``FloatingPointError`` at once.
 
+    A stacked backend (:class:`~rift_core.batched.BatchedSoftBellman`) solves many problems in one loop: ``V`` has
+    shape ``(B, S)``, each problem has its own modulus and bound (``error_bound`` is then an array), and the rules
+    above apply to all of them at once.
+
     ``callback(k, V, pi)``, if given, sees every iterate: for value iteration ``T V_{k-1}`` and the soft-greedy
     policy of ``Q_{k-1}``; otherwise each evaluated policy ``pi_k`` (``pi_1 = pi_ref`` for policy iteration from
     its default start) and its value, which rise monotonically.
@@ -225,15 +230,17 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
                                         default_max[method] if max_iterations is None else max_iterations)
     sweeps = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0) \
         if method == "modified_policy_iteration" else None
-    S = T.shape[0]
+    shape = T.x.shape[:-1]  # (S,), or (B, S) for a stacked batch of problems (one bound each)
     factor = T.modulus / (1.0 - T.modulus)
     pi = None
-    if V0 is not None:  # a vector of S values, or one value for every state
-        V = np.full(S, float(as_float_array("V0", V0, ()))) if np.ndim(V0) == 0 else as_float_array("V0", V0, (S,)).copy()
+    if V0 is not None:  # an array of values, or one value for every state
+        V = np.full(shape, float(as_float_array("V0", V0, ()))) if np.ndim(V0) == 0 \
+            else as_float_array("V0", V0, shape).copy()
     elif method == "value_iteration":
-        V = np.zeros(S)
+        V = np.zeros(shape)
     elif method == "modified_policy_iteration":
-        V = np.full(S, min(float(T.x.min()), 0.0) / (1.0 - T.gamma))
+        start = np.minimum(T.x.min(axis=(-2, -1)), 0.0) / (1.0 - np.asarray(T.gamma))
+        V = np.broadcast_to(start[..., None], shape).copy()
     else:
         pi = T.pi_ref
         V = _finite(T.evaluate(pi, None), name, 0)
@@ -243,18 +250,20 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
             callback(it, V, pi)
         TV, Q, d = T.apply(V)
         bound = factor * d
-        if not np.isfinite(bound):
-            raise FloatingPointError(f"{name}: the error bound is {bound} at iteration {it} (x too large?)")
+        worst = float(np.max(bound))
+        if not np.isfinite(bound).all():
+            raise FloatingPointError(f"{name}: the error bound is {worst if np.isfinite(worst) else np.nan} at "
+                                     f"iteration {it} (x too large?)")
         if callback is not None and method == "value_iteration":
             callback(it, TV, T.greedy(Q)[0])
-        floor = 64 * np.finfo(float).eps * factor * max(1.0, float(np.abs(TV).max()))
-        since_best = 0 if bound < best else since_best + 1
-        best = min(best, bound)
-        if bound <= tol:
+        floor = 64 * np.finfo(float).eps * factor * np.maximum(1.0, np.abs(TV).max(axis=-1))
+        since_best = 0 if worst < best else since_best + 1
+        best = min(best, worst)
+        if np.all(bound <= tol):
             converged = True
             break
-        if bound <= floor or (since_best >= 3 and bound <= 1e3 * floor):
-            warnings.warn(f"{name} stopped on the rounding floor with error bound {bound:.3g} > tol={tol:g}",
+        if np.all((bound <= tol) | (bound <= floor)) or (since_best >= 3 and np.all((bound <= tol) | (bound <= 1e3 * floor))):
+            warnings.warn(f"{name} stopped on the rounding floor with error bound {worst:.3g} > tol={tol:g}",
                           ConvergenceWarning, stacklevel=3)
             break
         if method == "value_iteration":
@@ -263,10 +272,10 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
         pi = T.greedy(Q)[0]
         V = _finite(T.evaluate(pi, TV, sweeps), name, it)
     else:
-        warnings.warn(f"{name} stopped at max_iterations={max_iterations} with error bound {bound:.3g} > tol={tol:g}",
+        warnings.warn(f"{name} stopped at max_iterations={max_iterations} with error bound {worst:.3g} > tol={tol:g}",
                       ConvergenceWarning, stacklevel=3)
     policy, log_policy = T.greedy(Q)
-    return SoftSolution(policy, log_policy, Q, TV, it, bound, T.alpha, converged)
+    return SoftSolution(policy, log_policy, Q, TV, it, bound if np.ndim(bound) else float(bound), T.alpha, converged)
 
 
 def _finite(V: np.ndarray, name: str, it: int) -> np.ndarray:
