@@ -79,7 +79,7 @@ class TrainConfig:
     bf16: bool = field(default=False, metadata=_help(
         "bfloat16 matrix products in updates, as torch.autocast would run them (faster on CPUs with AVX-512 BF16 or AMX)"))
     compile: bool = field(default=False, metadata=_help(
-        "torch.compile the update (the first update compiles, about 20 s; then faster, most of all in bfloat16); "
+        "torch.compile the update (the first update compiles, about 10 s; then faster, most of all in bfloat16); "
         "results agree with eager ones to rounding, not bit for bit"))
     device: str = field(default="cpu", metadata=_help("torch device: cpu, cuda, or auto (cuda when available)",
                                                       choices=("cpu", "cuda", "auto")))
