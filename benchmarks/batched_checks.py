@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from rift_core import evaluate_policy, solve_rift
-from rift_core.instances import random_instance
-from rift_core.batched import evaluate_batched, solve_rift_batched, stack
+from rift_core.exact.instances import random_instance
+from rift_core.exact.batched import evaluate_batched, solve_rift_batched, stack
 
 
 def main(argv=None):

@@ -40,7 +40,7 @@ def parallel_stream(reads, writes):
     for a in writes:
         _write(a.reshape(-1))
 from rift_core import StopSupervisor, evaluate_policy, tabular_envs
-from rift_core.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
+from rift_core.exact.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
                               soft_value_iteration_sparse)
 
 

@@ -1,33 +1,26 @@
-"""rift_core: Residual Intervention Fine-Tuning, exact and sampled.
+"""rift_core: Residual Intervention Fine-Tuning, exact and sampled, in four layers.
 
-The tabular core is exact (linear solves and contraction fixed points):
+- :mod:`rift_core.exact`: the exact core. Tabular MDPs with a stop supervisor
+  (:mod:`~rift_core.exact.mdp`), exact evaluation (:mod:`~rift_core.exact.evaluation`), the soft
+  Bellman problem and its one solver loop with dense, CSR (:mod:`~rift_core.exact.sparse`, needs numba)
+  and stacked (:mod:`~rift_core.exact.batched`) backends (:mod:`~rift_core.exact.rift`, the book's
+  ``thm-residual-form``), hard planning, linear RIFT, supervisors, baselines, the theorems' bounds, and the
+  MDP families the theorems are checked on.
+- :mod:`rift_core.data`: learning from e-stop data. Trajectories (:mod:`~rift_core.data.sampling`),
+  sample-based RIFT, safe by default (:mod:`~rift_core.data.learning`), confidence sets and the data
+  certificate (:mod:`~rift_core.data.confidence`).
+- :mod:`rift_core.neural`: continuous control (torch): the e-stop wrapper and supervisors
+  (:mod:`~rift_core.neural.estop`), PointNav (:mod:`~rift_core.neural.gym_envs`), and neural RIFT.
+- :mod:`rift_core.experiments`: the experiment layer and its command line; stored results carry
+  :mod:`rift_core.provenance`; :mod:`rift_core.statistics` has the interquartile mean and bootstrap intervals.
 
-- :mod:`rift_core.mdp`: :class:`FiniteMDP`, :class:`StopSupervisor` and the two stop semantics;
-- :mod:`rift_core.evaluation`: exact ``J_r``, ``J_I``, ``p_stop``, ``D``, ``d_pi``;
-- :mod:`rift_core.rift`: the soft Bellman solve of RIFT (the book's ``thm-residual-form``);
-- :mod:`rift_core.planning`: hard-max policy iteration and the optimal task advantage;
-- :mod:`rift_core.supervisors`: intervention strategies;
-- :mod:`rift_core.baselines`: prior, avoid, finetune, filter, oracle;
-- :mod:`rift_core.bounds`: the theorems' bounds;
-- :mod:`rift_core.tabular_envs`: random MDPs, the cliff corridor, gridworlds;
-- :mod:`rift_core.instances`: the random instance families the theorems are checked on.
-
-Learning from data: :mod:`rift_core.sampling` (e-stop trajectories),
-:mod:`rift_core.learning` (sample-based RIFT, safe by default),
-:mod:`rift_core.confidence` (confidence sets, pessimistic values, the data
-certificate), :mod:`rift_core.linear` (linear RIFT), :mod:`rift_core.statistics`
-(interquartile mean, bootstrap intervals).
-Scale: :mod:`rift_core.sparse` (10^6-state solvers, needs numba) and
-:mod:`rift_core.batched` (many small MDPs at once). Continuous control:
-:mod:`rift_core.gym_envs` (PointNav), :mod:`rift_core.estop` (the e-stop wrapper
-and supervisors), :mod:`rift_core.neural` (neural RIFT, torch). Stored results:
-:mod:`rift_core.provenance`, :mod:`rift_core.experiments`.
+The names below are importable from ``rift_core`` itself.
 """
 
-from . import baselines, instances, supervisors, tabular_envs
-from .evaluation import PolicyEvaluation, evaluate_policy, kl_per_state
-from .mdp import FiniteMDP, StopSupervisor, no_stops
-from .rift import ConvergenceWarning, SoftSolution, soft_policy_iteration, soft_value_iteration, solve_rift
+from .exact import baselines, instances, supervisors, tabular_envs
+from .exact.evaluation import PolicyEvaluation, evaluate_policy, kl_per_state
+from .exact.mdp import FiniteMDP, StopSupervisor, no_stops
+from .exact.rift import ConvergenceWarning, SoftSolution, soft_policy_iteration, soft_value_iteration, solve_rift
 
 __version__ = "0.1.0"
 

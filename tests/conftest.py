@@ -16,7 +16,7 @@ settings.register_profile("explore", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from rift_core import tabular_envs  # noqa: E402
-from rift_core.mdp import StopSupervisor  # noqa: E402
+from rift_core.exact.mdp import StopSupervisor  # noqa: E402
 
 
 @pytest.fixture

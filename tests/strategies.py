@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from rift_core import tabular_envs
-from rift_core.mdp import FiniteMDP, StopSupervisor
+from rift_core.exact.mdp import FiniteMDP, StopSupervisor
 
 
 @dataclass

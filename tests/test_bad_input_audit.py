@@ -15,14 +15,14 @@ import scipy.sparse as sps
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, kl_per_state, solve_rift, soft_value_iteration
 from rift_core import bounds, supervisors, tabular_envs
-from rift_core.batched import solve_rift_batched, stack
-from rift_core.evaluation import policy_value
-from rift_core.instances import random_instance
-from rift_core.learning import empirical_model, fitted_soft_q_iteration
-from rift_core.linear import linear_rift, one_hot_features
+from rift_core.exact.batched import solve_rift_batched, stack
+from rift_core.exact.evaluation import policy_value
+from rift_core.exact.instances import random_instance
+from rift_core.data.learning import empirical_model, fitted_soft_q_iteration
+from rift_core.exact.linear import linear_rift, one_hot_features
 from rift_core.provenance import write_results
-from rift_core.sampling import rollout
-from rift_core.sparse import SparseSoftBellman, policy_iteration_sparse, soft_value_iteration_sparse
+from rift_core.data.sampling import rollout
+from rift_core.exact.sparse import SparseSoftBellman, policy_iteration_sparse, soft_value_iteration_sparse
 
 S, A = 4, 2
 MDP = tabular_envs.random_mdp(S, A, gamma=0.9, seed=0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rift_core import StopSupervisor, baselines, evaluate_policy, supervisors, tabular_envs
-from rift_core.planning import policy_iteration
+from rift_core.exact.planning import policy_iteration
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_avoid_is_entropy_regularised_optimum(corridor_setup):
     tau = 0.05
     pi = baselines.avoid(task.mdp, sup, temperature=tau)
     # Compare with the objective of every nearby perturbation: pi must be a local maximum.
-    from rift_core.evaluation import discounted_visitation
+    from rift_core.exact.evaluation import discounted_visitation
 
     def objective(p):
         y = discounted_visitation(task.mdp, sup, p)

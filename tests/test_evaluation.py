@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, kl_per_state, no_stops
-from rift_core.evaluation import discounted_visitation, policy_value
+from rift_core.exact.evaluation import discounted_visitation, policy_value
 
 
 def _one_state(beta=0.2, reward=1.0, gamma=0.9, semantics="terminate"):

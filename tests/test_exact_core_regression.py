@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rift_core.rift import ConvergenceWarning
+from rift_core.exact.rift import ConvergenceWarning
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

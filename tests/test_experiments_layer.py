@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rift_core.estop import SafetySupervisor
+from rift_core.neural.estop import SafetySupervisor
 from rift_core.experiments import (TASKS, RunLockedError, RunSpec, grid, load_runs, make_env, register_supervisor,
                                    register_task, run, sweep)
 from rift_core.experiments.cli import main as cli

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import rift_core.gym_envs  # noqa: F401  (registers rift/PointNav-v0)
-from rift_core.estop import (Delayed, EStop, Noisy, RandomSupervisor, SafetySupervisor, half_cheetah_safety,
+import rift_core.neural.gym_envs  # noqa: F401  (registers rift/PointNav-v0)
+from rift_core.neural.estop import (Delayed, EStop, Noisy, RandomSupervisor, SafetySupervisor, half_cheetah_safety,
                              hopper_safety, point_nav_safety)
-from rift_core.gym_envs import PointNavEnv, PointNavVectorEnv
+from rift_core.neural.gym_envs import PointNavEnv, PointNavVectorEnv
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -157,7 +157,7 @@ def test_mujoco_safety_supervisors_on_short_rollouts(env_id, safety, action_dim)
 
 
 def test_value_gap_supervisor_stops_actions_far_from_the_expert():
-    from rift_core.estop import ValueGapSupervisor
+    from rift_core.neural.estop import ValueGapSupervisor
 
     best = np.array([0.5, -0.2])
     sup = ValueGapSupervisor(lambda o, a: -float(np.sum((np.asarray(a) - best) ** 2)), lambda o: best, delta=0.1)
@@ -186,7 +186,7 @@ def test_value_gap_from_a_trained_expert_runs():
 # ---- failing closed
 @pytest.mark.parametrize("where", ["obs", "action", "next_obs"])
 def test_estop_fails_closed_on_non_finite_inputs(where):
-    from rift_core.estop import NeverStop
+    from rift_core.neural.estop import NeverStop
 
     class Corrupt(gym.Wrapper):
         def step(self, action):
@@ -208,7 +208,7 @@ def test_estop_fails_closed_on_non_finite_inputs(where):
 def test_safety_supervisor_fails_closed_on_a_non_finite_clearance():
     sup = SafetySupervisor(lambda obs, info: float("nan"), 0.1, "broken sensor")
     assert sup(None, np.zeros(2), np.zeros(7), {}) and "non-finite clearance" in sup.reason
-    from rift_core.estop import ValueGapSupervisor
+    from rift_core.neural.estop import ValueGapSupervisor
 
     gap = ValueGapSupervisor(lambda o, a: float("nan"), lambda o: np.zeros(2), delta=0.1)
     assert gap(None, np.zeros(2), None, {}) and "non-finite value gap" in gap.reason

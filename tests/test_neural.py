@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-import rift_core.gym_envs  # noqa: F401
-from rift_core.baselines import METHODS as TABULAR_METHODS
-from rift_core.estop import EStop, Noisy, point_nav_safety
+import rift_core.neural.gym_envs  # noqa: F401
+from rift_core.exact.baselines import METHODS as TABULAR_METHODS
+from rift_core.neural.estop import EStop, Noisy, point_nav_safety
 from rift_core.neural import (METHODS, GaussianPolicy, ResidualPolicy, TrainConfig, Trainer, TwinCritic, critic_loss,
                               entropy_actor_loss, evaluate, gaussian_kl, gaussian_log_prob, load_policy,
                               rift_actor_loss, save_policy, soft_target, squashed_sample)
@@ -348,7 +348,7 @@ def test_tensorboard_logs_when_installed(tmp_path):
 
 
 def test_critic_check_compares_with_monte_carlo_values():
-    from rift_core.gym_envs import PointNavEnv
+    from rift_core.neural.gym_envs import PointNavEnv
     from rift_core.neural.diagnostics import critic_check
 
     trainer = Trainer(_env(), GaussianPolicy(7, 2), TrainConfig(method="rift", **SMALL)).learn()

@@ -1,4 +1,4 @@
-"""One loop solves every exact problem (``rift_core.rift.operator_iteration``): each method on each backend reaches
+"""One loop solves every exact problem (``rift_core.exact.rift.operator_iteration``): each method on each backend reaches
 the same fixed point, its error bound is a true bound, and stopping early is one rule (a warning and
 ``converged=False``); a non-finite bound raises."""
 
@@ -9,9 +9,9 @@ import pytest
 import scipy.sparse as sps
 
 from rift_core import FiniteMDP, solve_rift
-from rift_core.instances import random_instance
-from rift_core.rift import METHODS, ConvergenceWarning, DenseSoftBellman, operator_iteration
-from rift_core.sparse import SparseSoftBellman
+from rift_core.exact.instances import random_instance
+from rift_core.exact.rift import METHODS, ConvergenceWarning, DenseSoftBellman, operator_iteration
+from rift_core.exact.sparse import SparseSoftBellman
 
 
 def _backends(inst):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from rift_core import evaluate_policy, solve_rift
-from rift_core.planning import policy_iteration
+from rift_core.exact.planning import policy_iteration
 from strategies import instances
 
 
@@ -90,7 +90,7 @@ def test_value_and_policy_iteration_agree(inst):
 def test_stable_at_extremes(alpha, gamma, semantics):
     """No NaN or inf for alpha in [1e-6, 1e6] and gamma up to 0.999, with zeros in pi0."""
     from rift_core import tabular_envs
-    from rift_core.mdp import StopSupervisor
+    from rift_core.exact.mdp import StopSupervisor
 
     mdp = tabular_envs.random_mdp(8, 4, gamma=gamma, seed=3)
     beta = np.random.default_rng(4).uniform(size=(8, 4))

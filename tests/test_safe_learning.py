@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from rift_core import evaluate_policy, tabular_envs
-from rift_core.confidence import (certify, l1_radius, monte_carlo_upper, outcome_confidence, robust_policy_value,
+from rift_core.data.confidence import (certify, l1_radius, monte_carlo_upper, outcome_confidence, robust_policy_value,
                                   robust_soft_value_iteration, worst_case_distribution, worst_case_expectation)
 from rift_core.experiments.robustness import corridor_priors, corridor_supervisors
-from rift_core.learning import fitted_soft_q_iteration, iterated_rift, spibb_backup
-from rift_core.linear import one_hot_features
-from rift_core.sampling import rollout
+from rift_core.data.learning import fitted_soft_q_iteration, iterated_rift, spibb_backup
+from rift_core.exact.linear import one_hot_features
+from rift_core.data.sampling import rollout
 from strategies import instances
 
 
@@ -272,7 +272,7 @@ def test_certify_names_bad_input(corridor):
 
 
 def test_empty_data_is_refused_before_learning():
-    from rift_core.sampling import EStopData
+    from rift_core.data.sampling import EStopData
     empty = np.array([], dtype=np.int64)
     with pytest.raises(ValueError, match="the dataset is empty"):
         EStopData(empty, empty, empty, empty.astype(bool), empty.astype(float), empty, empty.astype(bool),
@@ -282,8 +282,8 @@ def test_empty_data_is_refused_before_learning():
 @given(instances(max_states=5, max_actions=3, gamma_max=0.9), st.integers(0, 2**32 - 1), st.booleans())
 def test_robust_policy_value_is_the_fixed_point_of_the_robust_backup(inst, seed, best):
     """Policy iteration for the adversary against plain iteration of V <- sum_a pi Q_low(V) - alpha KL."""
-    from rift_core.confidence import outcome_values
-    from rift_core.evaluation import kl_per_state
+    from rift_core.data.confidence import outcome_values
+    from rift_core.exact.evaluation import kl_per_state
     data = _dataset(inst, seed)
     conf = outcome_confidence(data, 0.05)
     V_pi = robust_policy_value(conf, inst.pi0, inst.pi0, 0.0, inst.mdp.gamma, best=best)
@@ -298,7 +298,7 @@ def test_robust_policy_value_is_the_fixed_point_of_the_robust_backup(inst, seed,
 @given(instances(max_states=5, max_actions=3, gamma_max=0.95), st.integers(0, 2**32 - 1), st.booleans())
 def test_epsilon_is_below_its_closed_form(inst, seed, by_prior):
     """Proposition prop-epsilon-rate: the computed epsilon never exceeds the bound in the counts."""
-    from rift_core.confidence import epsilon_bound
+    from rift_core.data.confidence import epsilon_bound
     data = _dataset(inst, seed)
     cert = certify(data, inst.pi0, inst.pi0, inst.alpha, inst.mdp.gamma, collected_by_prior=by_prior)
     assert cert.epsilon <= epsilon_bound(data, inst.pi0, inst.mdp.gamma, collected_by_prior=by_prior) + 1e-9
@@ -354,7 +354,7 @@ def test_certified_learner_is_never_worse_than_the_prior(inst, seed):
 def test_certified_learner_moves_once_data_are_plentiful():
     """On a two-action bandit-like MDP with a clearly stopped action, the certified learner leaves the prior."""
     from rift_core import StopSupervisor
-    from rift_core.mdp import FiniteMDP
+    from rift_core.exact.mdp import FiniteMDP
     P = np.zeros((1, 2, 1)); P[0, :, 0] = 1.0
     mdp = FiniteMDP(P, np.zeros((1, 2)), np.array([1.0]), 0.5)
     sup = StopSupervisor(np.array([[0.0, 0.8]]), "truncate")
@@ -366,7 +366,7 @@ def test_certified_learner_moves_once_data_are_plentiful():
 
 
 def test_public_confidence_functions_name_bad_input(corridor):
-    from rift_core.confidence import certified_policy_iteration
+    from rift_core.data.confidence import certified_policy_iteration
     mdp, sup, pi0 = corridor
     data = rollout(mdp, sup, pi0, 5, 20, seed=0)
     conf = outcome_confidence(data, 0.05)

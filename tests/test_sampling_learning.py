@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 
 from rift_core import StopSupervisor, evaluate_policy, solve_rift, tabular_envs
-from rift_core.learning import empirical_model, fitted_soft_q_iteration, iterated_rift
-from rift_core.linear import linear_rift, one_hot_features
-from rift_core.sampling import EStopData, delayed, rollout
+from rift_core.data.learning import empirical_model, fitted_soft_q_iteration, iterated_rift
+from rift_core.exact.linear import linear_rift, one_hot_features
+from rift_core.data.sampling import EStopData, delayed, rollout
 from strategies import instances
 
 
@@ -179,7 +179,7 @@ def test_linear_rift_gap_bound_brackets_the_exact_gap(inst):
     mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
     import warnings
 
-    from rift_core.rift import ConvergenceWarning
+    from rift_core.exact.rift import ConvergenceWarning
     phi = np.random.default_rng(0).normal(size=(mdp.n_states, mdp.n_actions, 2))
     with warnings.catch_warnings():  # coarse features need not settle in 50 steps; the bound holds for any iterate
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -193,7 +193,7 @@ def test_linear_rift_gap_bound_brackets_the_exact_gap(inst):
 @pytest.mark.parametrize("k", [0, 1, 3])
 def test_apparent_stop_rates_match_the_data(setting, k):
     """prop-delayed: the exact forward pass against 20,000 delayed episodes (within 5 standard errors)."""
-    from rift_core.sampling import apparent_stop_rates
+    from rift_core.data.sampling import apparent_stop_rates
     mdp, sup, pi0 = setting
     beta_tilde = apparent_stop_rates(mdp, delayed(sup, k), pi0, 30)
     model = empirical_model(rollout(mdp, delayed(sup, k), pi0, 20_000, 30, seed=k), mdp.gamma)
@@ -205,7 +205,7 @@ def test_apparent_stop_rates_match_the_data(setting, k):
 
 
 def test_apparent_stop_rates_refuse_bad_input(setting):
-    from rift_core.sampling import apparent_stop_rates
+    from rift_core.data.sampling import apparent_stop_rates
     mdp, sup, pi0 = setting
     with pytest.raises(TypeError, match="DelayedSupervisor"):
         apparent_stop_rates(mdp, sup, pi0, 10)
@@ -218,7 +218,7 @@ def test_apparent_stop_rates_refuse_bad_input(setting):
 def test_rollout_on_a_sparse_mdp_matches_the_dense_one_draw_for_draw():
     import scipy.sparse as sp
 
-    from rift_core.mdp import FiniteMDP
+    from rift_core.exact.mdp import FiniteMDP
 
     for seed in range(3):
         base = tabular_envs.random_mdp(12, 3, gamma=0.9, seed=seed, concentration=0.3)

@@ -6,10 +6,10 @@ import scipy.sparse as sps
 from hypothesis import given
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, tabular_envs
-from rift_core.instances import random_instance
-from rift_core.batched import evaluate_batched, solve_rift_batched, stack
-from rift_core.planning import policy_iteration
-from rift_core.sparse import (contraction_modulus, modified_policy_iteration_sparse, policy_iteration_sparse,
+from rift_core.exact.instances import random_instance
+from rift_core.exact.batched import evaluate_batched, solve_rift_batched, stack
+from rift_core.exact.planning import policy_iteration
+from rift_core.exact.sparse import (contraction_modulus, modified_policy_iteration_sparse, policy_iteration_sparse,
                               soft_value_iteration_sparse)
 from strategies import instances
 
@@ -88,7 +88,7 @@ def test_stack_rejects_empty_and_sparse():
 
 @pytest.mark.parametrize("semantics", ["terminate", "truncate"])
 def test_iterative_policy_evaluation_matches_direct(monkeypatch, semantics):
-    import rift_core.evaluation as evaluation
+    import rift_core.exact.evaluation as evaluation
 
     mdp = tabular_envs.random_sparse_mdp(600, 3, 6, gamma=0.99, seed=2)
     sup = StopSupervisor(np.random.default_rng(3).uniform(0, 0.2, size=(600, 3)), semantics)
@@ -102,7 +102,7 @@ def test_iterative_policy_evaluation_matches_direct(monkeypatch, semantics):
 
 
 def test_sparse_operator_is_validated_once_and_checks_its_outputs():
-    from rift_core.sparse import SparseSoftBellman, soft_bellman_sweep
+    from rift_core.exact.sparse import SparseSoftBellman, soft_bellman_sweep
 
     mdp = tabular_envs.random_sparse_mdp(300, 3, 5, gamma=0.95, seed=1)
     sup = StopSupervisor(np.random.default_rng(0).uniform(0, 0.2, (300, 3)))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rift_core import StopSupervisor, supervisors, tabular_envs
-from rift_core.planning import optimal_task_advantage
+from rift_core.exact.planning import optimal_task_advantage
 
 
 @pytest.fixture

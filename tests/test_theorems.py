@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rift_core import StopSupervisor, bounds, evaluate_policy, solve_rift, supervisors, tabular_envs
-from rift_core.instances import adversarial_instance, random_instance
-from rift_core.planning import policy_iteration
+from rift_core.exact.instances import adversarial_instance, random_instance
+from rift_core.exact.planning import policy_iteration
 from strategies import instances
 
 
@@ -161,7 +161,7 @@ def test_theorem3_is_tight_on_the_fork(gamma):
 @given(instances())
 def test_rift_tilt_bound(inst):
     """Corollary cor-rift-tilt: D(pi_alpha) <= sum_s y sigma^2 / (8 alpha^2), and the loss it implies."""
-    from rift_core.evaluation import discounted_visitation
+    from rift_core.exact.evaluation import discounted_visitation
     mdp, sup = inst.mdp, inst.supervisor
     sol = solve_rift(mdp, sup, inst.pi0, inst.alpha)
     ev, ev0 = evaluate_policy(mdp, sup, sol.policy, inst.pi0), evaluate_policy(mdp, sup, inst.pi0, inst.pi0)
@@ -195,7 +195,7 @@ def test_theorem6_robust_form_for_rift_and_any_policy(inst, delta):
 @given(instances(), st.integers(0, 2**32 - 1))
 def test_supervisor_perturbation_identity_and_bound(inst, seed):
     """prop-perturbation: the exact identity for L_alpha, and the stop-value bound, against independent solves."""
-    from rift_core.evaluation import discounted_visitation, kl_per_state, policy_value
+    from rift_core.exact.evaluation import discounted_visitation, kl_per_state, policy_value
     mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
     rng = np.random.default_rng(seed)
     beta_hat = np.clip(sup.beta + rng.uniform(-0.2, 0.2, sup.beta.shape), 0.0, 1.0)
@@ -214,7 +214,7 @@ def test_supervisor_perturbation_identity_and_bound(inst, seed):
 
 def test_perturbation_needs_kappa_under_truncate():
     """One state stopped with probability b, its exit leads to safety: dJ_I/db -> -1/(1-gamma)^2 > sum_s y(s)."""
-    from rift_core.mdp import FiniteMDP
+    from rift_core.exact.mdp import FiniteMDP
     gamma, b, db = 0.9, 0.99, 1e-4
     P = np.zeros((2, 1, 2)); P[0, 0, 1] = 1.0; P[1, 0, 1] = 1.0
     mdp = FiniteMDP(P, np.zeros((2, 1)), np.array([1.0, 0.0]), gamma)
@@ -231,8 +231,8 @@ def test_theorems_on_the_widened_family(seed):
     unreachable states, shifted rewards, 1e-8 prior masses, 0/1 or tiny supervisors."""
     import warnings
 
-    from rift_core.evaluation import discounted_visitation
-    from rift_core.rift import ConvergenceWarning
+    from rift_core.exact.evaluation import discounted_visitation
+    from rift_core.exact.rift import ConvergenceWarning
     inst = adversarial_instance(np.random.default_rng(seed))
     mdp, sup, pi0, a = inst.mdp, inst.supervisor, inst.pi0, inst.alpha
     with warnings.catch_warnings():

@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse as sps
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, solve_rift, supervisors, tabular_envs
-from rift_core.instances import random_instance
-from rift_core.baselines import finetune
-from rift_core.planning import policy_iteration
+from rift_core.exact.instances import random_instance
+from rift_core.exact.baselines import finetune
+from rift_core.exact.planning import policy_iteration
 
 
 def _good():
@@ -192,7 +192,7 @@ def _small():
 
 
 def test_kl_and_policy_value_refuse_nan():
-    from rift_core.evaluation import kl_per_state, policy_value
+    from rift_core.exact.evaluation import kl_per_state, policy_value
     mdp, sup, pi0 = _small()
     with pytest.raises(ValueError, match=r"pi\[0, 0\] is nan"):
         kl_per_state(np.full((4, 3), np.nan), pi0)
@@ -222,7 +222,7 @@ def test_empty_action_sets_and_complex_kernels_are_refused():
 
 
 def test_solvers_raise_at_once_on_a_non_finite_bound():
-    from rift_core.rift import soft_policy_iteration, soft_value_iteration
+    from rift_core.exact.rift import soft_policy_iteration, soft_value_iteration
     mdp, sup, pi0 = _small()
     for solver in (soft_value_iteration, soft_policy_iteration):
         with pytest.raises(FloatingPointError, match="error bound is"), np.errstate(over="ignore", invalid="ignore"):
@@ -230,9 +230,9 @@ def test_solvers_raise_at_once_on_a_non_finite_bound():
 
 
 def test_linear_rift_and_fitted_features_name_bad_input():
-    from rift_core.learning import fitted_soft_q_iteration
-    from rift_core.linear import linear_rift, one_hot_features
-    from rift_core.sampling import rollout
+    from rift_core.data.learning import fitted_soft_q_iteration
+    from rift_core.exact.linear import linear_rift, one_hot_features
+    from rift_core.data.sampling import rollout
     mdp, sup, pi0 = _small()
     with pytest.raises(ValueError, match="weight_floor is -1"):
         linear_rift(mdp, sup, pi0, one_hot_features(4, 3), 0.1, weight_floor=-1)
@@ -243,9 +243,9 @@ def test_linear_rift_and_fitted_features_name_bad_input():
 
 def test_batched_path_validates_and_warns():
     from rift_core import tabular_envs
-    from rift_core.batched import solve_rift_batched, stack
-    from rift_core.rift import ConvergenceWarning
-    from rift_core.instances import RandomInstance
+    from rift_core.exact.batched import solve_rift_batched, stack
+    from rift_core.exact.rift import ConvergenceWarning
+    from rift_core.exact.instances import RandomInstance
     inst = random_instance(np.random.default_rng(3))
     bad = RandomInstance(inst.mdp, inst.supervisor, inst.pi0, -1.0, inst.kind)
     with pytest.raises(ValueError, match=r"instances\[0\].alpha is -1"):
@@ -261,7 +261,7 @@ def test_batched_path_validates_and_warns():
 
 def test_sparse_sweep_checks_shapes_before_the_kernel():
     from rift_core import tabular_envs
-    from rift_core.sparse import soft_bellman_sweep
+    from rift_core.exact.sparse import soft_bellman_sweep
     mdp = tabular_envs.random_sparse_mdp(20, 3, n_successors=4, seed=0)
     sup = StopSupervisor(np.zeros((20, 3)))
     pi0 = np.full((20, 3), 1 / 3)
@@ -272,7 +272,7 @@ def test_sparse_sweep_checks_shapes_before_the_kernel():
 
 
 def test_discounted_solve_is_public_and_checks_its_input():
-    from rift_core.evaluation import discounted_solve, discounted_visitation, policy_kernel, policy_value
+    from rift_core.exact.evaluation import discounted_solve, discounted_visitation, policy_kernel, policy_value
     mdp, sup, pi0 = _small()
     K = policy_kernel(mdp, sup, pi0)
     x = sup.learner_reward()

@@ -19,8 +19,8 @@ __all__ = ["main"]
 def main(argv=None) -> list[dict]:
     import torch
 
-    from ..estop import EStop, point_nav_safety
-    from ..gym_envs import PointNavEnv
+    from ..neural.estop import EStop, point_nav_safety
+    from ..neural.gym_envs import PointNavEnv
     from ..neural import TrainConfig, Trainer, critic_check, load_policy
     from .registry import make_env
 

@@ -2,7 +2,7 @@
 
 Register your own in a few lines::
 
-    from rift_core.estop import SafetySupervisor
+    from rift_core.neural.estop import SafetySupervisor
     from rift_core.experiments import register_supervisor, register_task
 
     @register_supervisor("cartpole_safety")
@@ -98,8 +98,8 @@ def make_env(task: str, supervisor: str = "never", supervisor_kwargs: Mapping | 
     """``EStop(RescaleAction(gym.make(env_id, **kwargs)), supervisor)`` for a registered task."""
     import gymnasium as gym
 
-    from .. import gym_envs  # noqa: F401  (registers rift/PointNav-v0)
-    from ..estop import EStop
+    from ..neural import gym_envs  # noqa: F401  (registers rift/PointNav-v0)
+    from ..neural.estop import EStop
 
     if task not in TASKS:
         raise ValueError(f"task is {task!r}, expected one of {sorted(TASKS)}")
@@ -112,7 +112,7 @@ def make_env(task: str, supervisor: str = "never", supervisor_kwargs: Mapping | 
 
 
 def _register_builtins() -> None:
-    from .. import estop
+    from ..neural import estop
 
     register_supervisor("never", estop.NeverStop)
     register_supervisor("random", estop.RandomSupervisor)

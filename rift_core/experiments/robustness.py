@@ -8,7 +8,7 @@ Per cell (prior quality x supervisor) and seed: collect ``episodes`` episodes of
 at most ``horizon`` steps with the prior under the supervisor; fit every
 learner on that one dataset; evaluate each learned policy on the true model.
 
-- ``rift``: :func:`~rift_core.learning.fitted_soft_q_iteration` with the prior as reference and its
+- ``rift``: :func:`~rift_core.data.learning.fitted_soft_q_iteration` with the prior as reference and its
   safe default (pessimistic where data are thin);
 - ``rift, optimistic``: the same with ``pessimism="none"`` (the empirical mean, 0 on unvisited pairs);
 - ``avoid``: the safe learner with the uniform reference and an entropy bonus (no prior);
@@ -29,11 +29,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import StopSupervisor, baselines, evaluate_policy, supervisors, tabular_envs
-from ..learning import empirical_model, fitted_soft_q_iteration
-from ..planning import optimal_task_advantage
+from .. import StopSupervisor, evaluate_policy
+from ..exact import baselines, supervisors, tabular_envs
+from ..data.learning import empirical_model, fitted_soft_q_iteration
+from ..exact.planning import optimal_task_advantage
 from ..provenance import provenance, write_results
-from ..sampling import DelayedSupervisor, delayed, rollout
+from ..data.sampling import DelayedSupervisor, delayed, rollout
 
 __all__ = ["PRIORS", "SUPERVISORS", "CorridorStudy", "RobustnessConfig", "check_positive_fields", "check_cells", "corridor_priors",
            "corridor_supervisors", "learn_all", "run", "config_dict", "main"]

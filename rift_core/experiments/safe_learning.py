@@ -7,14 +7,14 @@ Two commands write the results the book's ``safe-learning`` chapter renders::
 
 **Curves.** On the cliff corridor, for every prior quality and supervisor of the
 robustness table's family, every episode budget and seed: the prior collects a
-dataset; each mechanism of :func:`~rift_core.learning.fitted_soft_q_iteration`
+dataset; each mechanism of :func:`~rift_core.data.learning.fitted_soft_q_iteration`
 (``lcb``, the default; ``spibb``; ``none``, optimistic) learns from it; each
 policy is evaluated exactly and certified from the data
-(:func:`~rift_core.confidence.certify`). Each (cell, budget, seed) has its own
+(:func:`~rift_core.data.confidence.certify`). Each (cell, budget, seed) has its own
 random stream, so any slice re-runs to the same numbers.
 
 **Coverage.** Thousands of datasets, each from a fresh random MDP of the
-theorem sweeps (:func:`~rift_core.instances.random_instance`) or a
+theorem sweeps (:func:`~rift_core.exact.instances.random_instance`) or a
 constructed corridor, of a random size. The certificate's claims (the prior's
 bracket, and the lower bounds for the policies of all three mechanisms) must
 hold jointly with frequency at least ``1 - delta``.
@@ -28,12 +28,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import evaluate_policy, solve_rift, tabular_envs
-from ..instances import random_instance
-from ..confidence import certify
-from ..learning import PESSIMISM, fitted_soft_q_iteration
+from .. import evaluate_policy, solve_rift
+from ..exact import tabular_envs
+from ..exact.instances import random_instance
+from ..data.confidence import certify
+from ..data.learning import PESSIMISM, fitted_soft_q_iteration
 from ..provenance import provenance, write_results
-from ..sampling import rollout
+from ..data.sampling import rollout
 from .robustness import PRIORS, SUPERVISORS, CorridorStudy, check_positive_fields, corridor_priors, corridor_supervisors
 
 __all__ = ["CurvesConfig", "CoverageConfig", "run_curves", "run_coverage", "main"]

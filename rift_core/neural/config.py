@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 
 __all__ = ["TrainConfig", "ConfigError", "METHOD_NAMES"]
 
-# The method names are shared with the tabular baselines (rift_core.baselines.METHODS); a test checks it.
+# The method names are shared with the tabular baselines (rift_core.exact.baselines.METHODS); a test checks it.
 METHOD_NAMES = ("prior", "rift", "avoid", "finetune", "filter", "oracle")
 
 

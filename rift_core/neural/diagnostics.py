@@ -1,6 +1,6 @@
 r"""Is the critic right off the data? Critic values against Monte-Carlo ground truth, on and off the replay buffer.
 
-The tabular learner of :mod:`rift_core.learning` is optimistic on pairs the data
+The tabular learner of :mod:`rift_core.data.learning` is optimistic on pairs the data
 never visit: they keep ``Q = 0``, the largest value a pair can have when the
 learner's reward is ``-1`` at a stop and ``0`` otherwise. :func:`critic_check`
 measures whether a neural critic does the same. At states the trained policy
@@ -62,7 +62,7 @@ def _nearest(buffer_x: torch.Tensor, x: torch.Tensor) -> np.ndarray:
 def critic_check(trainer, env, states: int = 100, rollouts: int = 16, horizon: int = 500, seed: int = 0) -> CriticCheck:
     """Compare ``trainer``'s critic with Monte-Carlo values at ``states`` states its policy visits in ``env``.
 
-    ``env`` is an :class:`~rift_core.estop.EStop` environment with stop semantics
+    ``env`` is an :class:`~rift_core.neural.estop.EStop` environment with stop semantics
     ``terminate`` whose unwrapped environment offers ``get_state``/``set_state``
     (or MuJoCo's ``qpos``/``qvel``), built with a time limit of at least
     ``horizon`` steps (the rollouts must not be truncated). States are drawn from

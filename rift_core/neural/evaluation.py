@@ -49,14 +49,14 @@ class Evaluation:
 
 
 def _estop_layer(env):
-    from ..estop import EStop
+    from .estop import EStop
 
     e = env
     while True:
         if isinstance(e, EStop):
             return e
         if not hasattr(e, "env"):
-            raise TypeError(f"evaluate needs an environment wrapped in rift_core.estop.EStop, got {env}")
+            raise TypeError(f"evaluate needs an environment wrapped in rift_core.neural.estop.EStop, got {env}")
         e = e.env
 
 
@@ -92,7 +92,7 @@ def _episode(env, act, seed: int, estop) -> tuple[float, int, int, list[str]]:
 
 def evaluate(policy, env, episodes: int = 10, seed: int = 0, deterministic: bool = False,
              unsupervised: bool = False) -> Evaluation:
-    """Run ``episodes`` episodes of ``policy`` on ``env`` (wrapped in :class:`~rift_core.estop.EStop`).
+    """Run ``episodes`` episodes of ``policy`` on ``env`` (wrapped in :class:`~rift_core.neural.estop.EStop`).
 
     Episode ``i`` is reset with seed ``seed + i``, so two policies evaluated with
     the same ``seed`` meet the same start states. ``policy`` is a
@@ -101,12 +101,12 @@ def evaluate(policy, env, episodes: int = 10, seed: int = 0, deterministic: bool
     ``predict(obs, deterministic)`` returning an action (or ``(action, state)``,
     as Stable-Baselines3 does) in ``env``'s action space. With
     ``unsupervised=True`` the same episodes are run again with the supervisor
-    replaced by :class:`~rift_core.estop.NeverStop`: the learned policy's task
+    replaced by :class:`~rift_core.neural.estop.NeverStop`: the learned policy's task
     return with nobody pressing the button.
     """
     import operator
 
-    from ..estop import NeverStop
+    from .estop import NeverStop
 
     try:
         episodes, seed = operator.index(episodes), operator.index(seed)

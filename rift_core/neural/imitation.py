@@ -56,9 +56,9 @@ def behaviour_cloning(observations: np.ndarray, actions: np.ndarray, hidden: tup
 
 
 def value_gap_from_trainer(trainer, delta: float):
-    """A :class:`~rift_core.estop.ValueGapSupervisor` whose expert is ``trainer``: ``Q*`` its twin-critic minimum,
+    """A :class:`~rift_core.neural.estop.ValueGapSupervisor` whose expert is ``trainer``: ``Q*`` its twin-critic minimum,
     ``pi*`` its mean action (train it as the ``oracle``)."""
-    from ..estop import ValueGapSupervisor
+    from .estop import ValueGapSupervisor
 
     if trainer.critic is None:
         raise ValueError(f"a {trainer.cfg.method!r} trainer has no critic to judge value gaps with")

@@ -22,7 +22,7 @@ the method's name.
 
 Randomness: ``TrainConfig.seed`` seeds network initialisation and separate
 streams for the episodes (each episode is reset with a seed drawn from the
-environment stream, and :class:`~rift_core.estop.EStop` derives the
+environment stream, and :class:`~rift_core.neural.estop.EStop` derives the
 supervisor's stream from it), the actions, and the updates (replay indices and
 sampled actions). Checkpoints are written at episode boundaries, so a run
 resumed from one ends bit-identical to an uninterrupted run (single
@@ -205,7 +205,7 @@ class _Log:
 class Trainer:
     """One run of neural RIFT or a baseline: ``Trainer(env, prior, TrainConfig(...)).learn()``.
 
-    ``env``: an :class:`~rift_core.estop.EStop`-wrapped Gymnasium environment with
+    ``env``: an :class:`~rift_core.neural.estop.EStop`-wrapped Gymnasium environment with
     a flat ``Box`` observation and actions in ``[-1, 1]^d`` (wrap with
     ``gymnasium.wrappers.RescaleAction`` first), or a Gymnasium vector
     environment of them built with ``autoreset_mode=SAME_STEP``.

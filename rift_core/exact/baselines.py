@@ -9,7 +9,7 @@ policy[s, a]`` and sees only what its definition allows: ``prior``, ``avoid``,
 method        policy
 ============  ===================================================================
 prior         ``pi0``
-rift          ``argmax_pi J_I(pi) - alpha D(pi)`` (:func:`rift_core.rift.solve_rift`)
+rift          ``argmax_pi J_I(pi) - alpha D(pi)`` (:func:`rift_core.exact.rift.solve_rift`)
 avoid         ``argmax_pi E^pi[-beta + tau H(pi(.|s))]``, no prior
 finetune      ``K`` steps of exact softmax policy-gradient ascent on ``J_I`` from ``pi0``
 filter        ``pi ∝ pi0 (1 - beta)``, a one-step shield
@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import check_policy, check_positive_int, check_scalar
+from .._validation import check_policy, check_positive_int, check_scalar
 from .evaluation import action_value, discounted_visitation
 from .mdp import FiniteMDP, StopSupervisor
 from .planning import policy_iteration
@@ -43,7 +43,7 @@ def prior(mdp: FiniteMDP, supervisor: StopSupervisor, pi0) -> np.ndarray:
 
 
 def rift(mdp: FiniteMDP, supervisor: StopSupervisor, pi0, alpha: float = 0.1) -> np.ndarray:
-    r"""RIFT's policy ``pi_alpha`` (see :func:`rift_core.rift.solve_rift`)."""
+    r"""RIFT's policy ``pi_alpha`` (see :func:`rift_core.exact.rift.solve_rift`)."""
     return solve_rift(mdp, supervisor, pi0, alpha).policy
 
 
@@ -53,7 +53,7 @@ def avoid(mdp: FiniteMDP, supervisor: StopSupervisor, pi0=None, temperature: flo
     Maximises ``E^pi[-beta + tau H(pi(.|s))]``, ``H`` the Shannon entropy and
     ``tau = temperature``, with no prior. Since ``tau H = tau log A - tau
     KL(pi || uniform)``, this is the soft Bellman problem of
-    :mod:`rift_core.rift` with reward ``-beta + tau log A``, uniform reference
+    :mod:`rift_core.exact.rift` with reward ``-beta + tau log A``, uniform reference
     and strength ``tau``. ``pi0`` is accepted for a uniform signature and ignored.
     """
     supervisor.check_matches(mdp)

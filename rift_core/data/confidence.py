@@ -5,7 +5,7 @@ computes (its ``thm-data-certificate`` and ``cor-safe-improvement``).
 
 **Outcomes.** One step from ``(s, a)`` ends in one of ``K = S + 1`` outcomes:
 outcome 0 is a stop, outcome ``1 + s'`` a move to ``s'`` without one. A row
-of :class:`~rift_core.sampling.EStopData` shows exactly one outcome, so the
+of :class:`~rift_core.data.sampling.EStopData` shows exactly one outcome, so the
 outcome distribution ``p(. | s, a)`` holds both the stop rate and the
 dynamics: ``p(0 | s, a) = beta(s, a)`` and ``p(1 + s' | s, a) = (1 - beta) P(s' | s, a)``.
 
@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
-from .evaluation import kl_per_state
-from .rift import soft_backup
+from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from ..exact.evaluation import kl_per_state
+from ..exact.rift import soft_backup
 from .sampling import EStopData, check_estop_data
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",

@@ -5,7 +5,7 @@ The general problem solved here is
     maximise  E^pi[x] - alpha E^pi[KL(pi(.|s) || pi_ref(.|s))]
 
 over stochastic policies, under the supervised kernel ``K`` of
-:mod:`rift_core.mdp`. Its solution is the fixed point of the soft Bellman
+:mod:`rift_core.exact.mdp`. Its solution is the fixed point of the soft Bellman
 operator ``T``:
 
     Q[s, a] = x[s, a] + gamma (K V)[s, a]
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .evaluation import discounted_solve, kl_per_state, policy_kernel
 from .mdp import FiniteMDP, StopSupervisor
 
@@ -146,7 +146,7 @@ def contraction_modulus(mdp: FiniteMDP, supervisor: StopSupervisor) -> float:
 
 class DenseSoftBellman:
     r"""The soft Bellman operator of one problem on dense arrays, validated once: the dense backend of
-    :func:`operator_iteration` (:class:`~rift_core.sparse.SparseSoftBellman` is the CSR one).
+    :func:`operator_iteration` (:class:`~rift_core.exact.sparse.SparseSoftBellman` is the CSR one).
 
     ``apply(V) -> (T V, Q, ||T V - V||_inf)`` with ``Q = x + gamma K V`` and ``T V`` its soft backup
     (module docstring); ``greedy(Q)`` is the soft-greedy policy ``pi_ref exp((Q - T V) / alpha)`` and its log;
@@ -193,7 +193,7 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
                        callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
                        name: str = "operator_iteration") -> SoftSolution:
     r"""Solve ``V = T V`` for a soft Bellman operator ``T`` (:class:`DenseSoftBellman`, or
-    :class:`~rift_core.sparse.SparseSoftBellman`): every exact solver of the core is this loop.
+    :class:`~rift_core.exact.sparse.SparseSoftBellman`): every exact solver of the core is this loop.
 
     Each iteration applies ``T`` once, ``(T V_k, Q_k) = T(V_k)``, and then
 
@@ -214,7 +214,7 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
     10^5 for modified policy iteration, 10^3 for policy iteration) it returns what it has with
     ``converged=False`` and a :class:`ConvergenceWarning`. A non-finite bound raises ``FloatingPointError`` at once.
 
-    A stacked backend (:class:`~rift_core.batched.BatchedSoftBellman`) solves many problems in one loop: ``V`` has
+    A stacked backend (:class:`~rift_core.exact.batched.BatchedSoftBellman`) solves many problems in one loop: ``V`` has
     shape ``(B, S)``, each problem has its own modulus and bound (``error_bound`` is then an array), and the rules
     above apply to all of them at once.
 

@@ -1,7 +1,7 @@
 r"""Large sparse MDPs: a fused, parallel soft Bellman sweep and exact solvers built on it.
 
 For ``scipy.sparse`` MDPs with up to ~10^6 states, :func:`soft_value_iteration_sparse`
-runs the soft Bellman operator of :mod:`rift_core.rift`,
+runs the soft Bellman operator of :mod:`rift_core.exact.rift`,
 
     Q[s, a] = x[s, a] + gamma ((1 - beta) (P V)[s, a] + [truncate] beta V[s])
     V'[s]   = alpha log sum_a pi_ref[s, a] exp(Q[s, a] / alpha)      (alpha > 0)
@@ -27,7 +27,7 @@ import warnings
 import numba
 import numpy as np
 
-from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
 from .evaluation import kl_per_state
 from .rift import SoftSolution, contraction_modulus, operator_iteration, soft_backup
@@ -209,10 +209,10 @@ def soft_value_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, p
                                 tol: float = 1e-8, max_iterations: int = 1_000_000, V0=None,
                                 validate_policy: bool = True) -> SoftSolution:
     r"""Soft (``alpha > 0``) or hard (``alpha = 0``) value iteration with the fused sparse sweep
-    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
+    (:func:`~rift_core.exact.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Stops when ``kappa / (1 - kappa) ||V_{k+1} - V_k||_inf <= tol`` (module docstring),
-    which guarantees ``||V - V*||_inf <= tol``. Returns a :class:`~rift_core.rift.SoftSolution`
+    which guarantees ``||V - V*||_inf <= tol``. Returns a :class:`~rift_core.exact.rift.SoftSolution`
     whose ``policy`` is the soft-greedy policy of the final ``Q`` (``alpha > 0``) or
     the greedy one (``alpha = 0``, ties to the lowest index). Starts at ``V0`` (default 0).
     """
@@ -226,7 +226,7 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
                                      max_iterations: int = 100_000, V0=None,
                                      validate_policy: bool = True) -> SoftSolution:
     r"""Modified policy iteration for the soft (``alpha > 0``) or hard (``alpha = 0``) problem
-    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
+    (:func:`~rift_core.exact.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Each iteration: one full sweep ``V' = T V`` (which also yields the stopping
     bound ``kappa / (1 - kappa) ||V' - V||_inf <= tol``, as in
@@ -247,7 +247,7 @@ def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_re
                             tol: float = 1e-8, krylov_rtol: float = 1e-10, max_iterations: int = 1_000,
                             validate_policy: bool = True) -> SoftSolution:
     r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs
-    (:func:`~rift_core.rift.operator_iteration` on :class:`SparseSoftBellman`).
+    (:func:`~rift_core.exact.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
     Each iteration: one full sweep ``V' = T V`` (the certified stopping bound, as in
     :func:`soft_value_iteration_sparse`), the (soft-)greedy policy ``pi`` of its

@@ -2,7 +2,7 @@ r"""Constructed tabular MDPs: random MDPs, the cliff corridor, gridworlds.
 
 :func:`random_mdp` and :func:`random_policy` are seeded generators for property
 tests and theorem sweeps (the instance families built on them are in
-:mod:`rift_core.instances`). :func:`cliff_corridor` and :func:`gridworld` return a
+:mod:`rift_core.exact.instances`). :func:`cliff_corridor` and :func:`gridworld` return a
 :class:`TabularTask`: the MDP plus what a supervisor or a plot needs to know
 about it (danger states, which actions are no-ops, names).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_positive_int, check_scalar
+from .._validation import check_positive_int, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
 
 __all__ = ["TabularTask", "random_mdp", "random_sparse_mdp", "random_policy", "cliff_corridor", "gridworld",

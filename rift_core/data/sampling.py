@@ -2,11 +2,11 @@ r"""E-stop trajectories: rolling out a policy under a supervisor, and the data f
 
 A deployment does not give the learner a model; it gives trajectories in which
 some steps end in an e-stop. :func:`rollout` simulates that in a
-:class:`~rift_core.mdp.FiniteMDP`, seeded and vectorised over episodes, and
+:class:`~rift_core.exact.mdp.FiniteMDP`, seeded and vectorised over episodes, and
 returns an :class:`EStopData`: one row per step with ``(s, a, stopped,
 hidden task reward, s')`` and how the episode ended.
 
-Stop semantics (see :mod:`rift_core.mdp`): under ``terminate`` a stopped step
+Stop semantics (see :mod:`rift_core.exact.mdp`): under ``terminate`` a stopped step
 is the last of its episode (``terminal``); under ``truncate`` the agent stays
 in ``s`` (``next_state == state``) and the episode goes on. Episodes are cut
 at ``horizon`` steps; that cut is a time limit (``time_limit``), after which a
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_policy, check_positive_int
-from .mdp import SEMANTICS, FiniteMDP, StopSupervisor
+from .._validation import check_policy, check_positive_int
+from ..exact.mdp import SEMANTICS, FiniteMDP, StopSupervisor
 
 __all__ = ["EStopData", "DelayedSupervisor", "delayed", "rollout", "apparent_stop_rates"]
 

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import (
+from .._validation import (
     as_float_array,
     check_in_unit_interval,
     check_rows_sum_to_one,

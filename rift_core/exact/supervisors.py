@@ -1,10 +1,10 @@
 r"""Supervisor models (intervention strategies) for tabular MDPs.
 
-Each constructor returns a :class:`~rift_core.mdp.StopSupervisor`, i.e. an array
+Each constructor returns a :class:`~rift_core.exact.mdp.StopSupervisor`, i.e. an array
 ``beta[s, a]`` (probability of an e-stop when the agent commits to ``a`` in
 ``s``) with its stop semantics. Strategies that judge actions by the task use
 the optimal advantage ``A*`` of the unsupervised MDP
-(:func:`~rift_core.planning.optimal_task_advantage`).
+(:func:`~rift_core.exact.planning.optimal_task_advantage`).
 
 ============================  ===================================================
 strategy                      ``beta[s, a]``
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import as_float_array, check_in_unit_interval, check_positive_int, check_scalar
+from .._validation import as_float_array, check_in_unit_interval, check_positive_int, check_scalar
 from .mdp import FiniteMDP, Semantics, StopSupervisor
 from .planning import optimal_task_advantage
 

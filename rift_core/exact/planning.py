@@ -2,7 +2,7 @@ r"""Hard-max planning under supervision: Howard's policy iteration.
 
 Solves ``V*[s] = max_{a in M(s)} x[s, a] + gamma (K V*)[s, a]`` for a per-step
 quantity ``x`` (task reward, or the learner's ``-beta``), the supervised kernel
-``K`` of :mod:`rift_core.mdp`, and an optional action mask ``M`` (for example
+``K`` of :mod:`rift_core.exact.mdp`, and an optional action mask ``M`` (for example
 the support of a prior). Policy iteration terminates in finitely many steps at
 the exact optimum (up to the linear solver's rounding).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_positive_int
+from .._validation import as_float_array, check_positive_int
 from .evaluation import policy_value
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 

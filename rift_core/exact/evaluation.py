@@ -1,7 +1,7 @@
 r"""Exact evaluation of a policy under supervision, by linear solves.
 
 For a policy ``pi`` the supervised state kernel is
-``K_pi[s, s'] = sum_a pi[s, a] K[s, a, s']`` (see :mod:`rift_core.mdp` for
+``K_pi[s, s'] = sum_a pi[s, a] K[s, a, s']`` (see :mod:`rift_core.exact.mdp` for
 ``K`` under each stop semantics), and for a per-step quantity ``x[s, a]``
 
     E^pi[x] = rho^T (I - gamma K_pi)^{-1} x_pi,     x_pi[s] = sum_a pi[s, a] x[s, a].
@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._validation import as_float_array, check_policy, check_scalar
+from .._validation import as_float_array, check_policy, check_scalar
 from .mdp import FiniteMDP, StopSupervisor, no_stops
 
 __all__ = ["DIRECT_SOLVE_LIMIT", "policy_kernel", "discounted_solve", "discounted_visitation", "policy_value", "action_value",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from .evaluation import discounted_visitation, kl_per_state, policy_value
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import ConvergenceWarning, soft_backup

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import as_float_array, check_policy, check_positive_int, check_scalar
-from .mdp import FiniteMDP, StopSupervisor
+from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from ..exact.mdp import FiniteMDP, StopSupervisor
 from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
-from .rift import soft_backup, spibb_backup
+from ..exact.rift import soft_backup, spibb_backup
 from .sampling import EStopData, check_estop_data, rollout
 
 __all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
@@ -82,13 +82,13 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
 
     ``"lcb"`` (default): pessimistic soft value iteration. ``Q(s, a)`` is the
         lowest expectation of the target over the L1 confidence set of the pair's
-        outcomes at level ``delta`` (:mod:`rift_core.confidence`); an unvisited pair
+        outcomes at level ``delta`` (:mod:`rift_core.data.confidence`); an unvisited pair
         gets its worst outcome. With probability ``>= 1 - delta`` the policy is
         never worse than ``pi_ref`` on ``L_alpha`` by more than the certified
-        ``epsilon`` of :func:`rift_core.confidence.certify` (the book's
+        ``epsilon`` of :func:`rift_core.data.confidence.certify` (the book's
         ``cor-safe-improvement``).
     ``"certified"``: soft policy iteration from ``pi_ref`` that changes a state only
-        where the data certify a gain (:func:`rift_core.confidence.certified_policy_iteration`):
+        where the data certify a gain (:func:`rift_core.data.confidence.certified_policy_iteration`):
         with probability ``>= 1 - delta`` never worse than ``pi_ref`` at all
         (the book's ``thm-certified-improvement``), and slow to move.
     ``"spibb"``: the empirical mean target, but on pairs seen fewer than
@@ -112,7 +112,7 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
 
     ``pi_ref`` is the prior (RIFT) or the uniform policy with
     ``step_bonus = alpha log A`` (entropy-regularised avoidance, see
-    :func:`rift_core.baselines.avoid`).
+    :func:`rift_core.exact.baselines.avoid`).
     """
     pi_ref = _check_data(data, pi_ref)
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
@@ -277,7 +277,7 @@ def iterated_rift(mdp: FiniteMDP, supervisor, pi0, alpha: float, *, rounds: int,
     collected, with the same ``pessimism`` (the safe ``"lcb"`` by default: each
     round's policy then carries the guarantee of the book's ``cor-safe-improvement`` at
     level ``delta``; over ``rounds`` rounds, jointly at ``rounds * delta``).
-    ``supervisor`` may be a :class:`~rift_core.sampling.DelayedSupervisor`.
+    ``supervisor`` may be a :class:`~rift_core.data.sampling.DelayedSupervisor`.
     """
     rounds = check_positive_int("rounds", rounds)
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_policy, check_scalar
+from .._validation import check_policy, check_scalar
 from .rift import SoftSolution, operator_iteration, soft_backup
 from .evaluation import kl_per_state
 
@@ -45,7 +45,7 @@ class Batch:
 
 
 def stack(instances) -> Batch:
-    """Pad and stack :class:`~rift_core.instances.RandomInstance`-like objects (``mdp``, ``supervisor``, ``pi0``, ``alpha``)."""
+    """Pad and stack :class:`~rift_core.exact.instances.RandomInstance`-like objects (``mdp``, ``supervisor``, ``pi0``, ``alpha``)."""
     instances = list(instances)
     if not instances:
         raise ValueError("instances is empty, expected at least one")
@@ -98,7 +98,7 @@ def _values(batch: Batch, K: np.ndarray, x_pi: np.ndarray) -> np.ndarray:
 
 class BatchedSoftBellman:
     r"""The soft Bellman operators of a stacked batch, one per instance: the stacked backend of
-    :func:`~rift_core.rift.operator_iteration` (values ``V`` of shape ``(B, S)``).
+    :func:`~rift_core.exact.rift.operator_iteration` (values ``V`` of shape ``(B, S)``).
 
     Instance ``b`` has ``x = -beta_b``, ``pi_ref = pi0_b`` and its own ``gamma_b``, ``alpha_b`` and stop semantics;
     ``apply`` computes ``Q = x + gamma K V`` and the soft backup for all of them with one ``einsum``, ``evaluate``
@@ -134,10 +134,10 @@ class BatchedSoftBellman:
 
 
 def solve_rift_batched(batch: Batch, tol: float = 1e-10, max_iterations: int = 200) -> SoftSolution:
-    r"""Soft policy iteration (as :func:`rift_core.rift.soft_policy_iteration`) on every instance at once:
-    :func:`~rift_core.rift.operator_iteration` on :class:`BatchedSoftBellman`.
+    r"""Soft policy iteration (as :func:`rift_core.exact.rift.soft_policy_iteration`) on every instance at once:
+    :func:`~rift_core.exact.rift.operator_iteration` on :class:`BatchedSoftBellman`.
 
-    Returns one :class:`~rift_core.rift.SoftSolution` with stacked fields: ``policy``, ``log_policy``, ``Q``
+    Returns one :class:`~rift_core.exact.rift.SoftSolution` with stacked fields: ``policy``, ``log_policy``, ``Q``
     ``(B, S, A)``, ``V (B, S)``, ``alpha`` and ``error_bound`` ``(B,)``, each instance's bound
     ``gamma / (1 - gamma) ||T V^pi - V^pi||_inf``; it is converged when every bound is ``<= tol``.
     """

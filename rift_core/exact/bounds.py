@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, check_policy, check_scalar
+from .._validation import as_float_array, check_policy, check_scalar
 from .evaluation import action_value, evaluate_policy
 from .mdp import FiniteMDP, StopSupervisor
 from .planning import policy_iteration
