@@ -17,7 +17,7 @@
 The names below are importable from ``rift_core`` itself.
 """
 
-from .exact import baselines, instances, supervisors, tabular_envs
+from .exact import baselines, bounds, instances, supervisors, tabular_envs
 from .exact.evaluation import PolicyEvaluation, evaluate_policy, kl_per_state
 from .exact.mdp import FiniteMDP, StopSupervisor, no_stops
 from .exact.rift import ConvergenceWarning, SoftSolution, soft_policy_iteration, soft_value_iteration, solve_rift
@@ -37,6 +37,7 @@ __all__ = [
     "soft_value_iteration",
     "soft_policy_iteration",
     "baselines",
+    "bounds",
     "supervisors",
     "tabular_envs",
     "instances",
