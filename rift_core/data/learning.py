@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from ..exact.mdp import FiniteMDP, StopSupervisor
 from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
-from ..exact.rift import soft_backup, spibb_backup
+from ..exact.rift import DenseSoftBellman, operator_iteration, soft_backup, spibb_backup
 from .sampling import EStopData, check_estop_data, rollout
 
 __all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
@@ -99,8 +99,10 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         learner's reward is never positive, 0 is the largest value a pair can have:
         the policy moves mass onto actions the data never tried (optimism).
 
-    Tabular (``features=None``): each is a ``gamma``-contraction, iterated until
-    ``max |Q_k+1 - Q_k| <= tol (1 - gamma) / gamma`` (``Q`` within ``tol`` of the
+    Tabular (``features=None``): each is a ``gamma``-contraction. ``"none"`` is soft value iteration on
+    :func:`empirical_model` by the core's one solver loop (:func:`~rift_core.exact.rift.operator_iteration`: ``V``
+    within ``tol`` of the fixed point, a ``ConvergenceWarning`` and ``converged=False`` if it stops early); the
+    others are iterated until ``max |Q_k+1 - Q_k| <= tol (1 - gamma) / gamma`` (``Q`` within ``tol`` of the
     fixed point). Linear (``features`` of shape ``(S, A, d)``):
     ``w = argmin sum_i (w . phi(s_i, a_i) - y_i)^2 + ridge |w|^2`` and, with ``"lcb"``,
     ``Q = max(phi . w - b ||phi||_{Lambda^-1}, Q_floor)``, ``Lambda = X^T X + ridge I``,
@@ -139,6 +141,16 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         pi, Q, V, it, converged = robust_soft_value_iteration(conf, pi_ref, alpha, gamma, step_bonus=step_bonus,
                                                               tol=tol, max_iterations=max_iterations)
         return FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism)
+    if pessimism == "none" and features is None:
+        # exact soft value iteration on the empirical model (module docstring): the core's one solver loop. Unvisited
+        # pairs lead to the model's absorbing extra state, and x = 0 there keeps their Q at 0, as the mean target does
+        model = empirical_model(data, gamma)
+        x = np.vstack([np.where(model.counts > 0, step_bonus - model.beta_hat, 0.0), np.zeros((1, A))])
+        sol = operator_iteration(DenseSoftBellman(model.mdp, model.supervisor, x, model.extend(pi_ref), alpha),
+                                 "value_iteration", tol=tol, max_iterations=max_iterations,
+                                 name="fitted_soft_q_iteration")
+        return FittedSoftQ(model.restrict(sol.policy), model.restrict(sol.Q), model.restrict(sol.V), None, model.counts,
+                           sol.iterations, sol.converged, pessimism)
     pair = data.state * A + data.action
     counts = np.bincount(pair, minlength=S * A).astype(float)
     reward = data.learner_reward + step_bonus
