@@ -41,7 +41,7 @@ def parallel_stream(reads, writes):
         _write(a.reshape(-1))
 from rift_core import StopSupervisor, evaluate_policy, tabular_envs
 from rift_core.exact.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
-                              soft_value_iteration_sparse)
+                                    soft_value_iteration_sparse)
 
 
 def main(argv=None):

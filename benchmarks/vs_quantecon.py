@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from _timing import best_of
 from rift_core import StopSupervisor, tabular_envs
 from rift_core.exact.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
-                              soft_value_iteration_sparse)
+                                    soft_value_iteration_sparse)
 
 
 def discrete_dp(mdp, beta, reward):

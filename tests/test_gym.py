@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 
 import rift_core.neural.gym_envs  # noqa: F401  (registers rift/PointNav-v0)
 from rift_core.neural.estop import (Delayed, EStop, Noisy, RandomSupervisor, SafetySupervisor, half_cheetah_safety,
-                             hopper_safety, point_nav_safety)
+                                    hopper_safety, point_nav_safety)
 from rift_core.neural.gym_envs import PointNavEnv, PointNavVectorEnv
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -8,7 +8,7 @@ from scipy.optimize import linprog
 
 from rift_core import evaluate_policy, tabular_envs
 from rift_core.data.confidence import (certify, l1_radius, monte_carlo_upper, outcome_confidence, robust_policy_value,
-                                  robust_soft_value_iteration, worst_case_distribution, worst_case_expectation)
+                                       robust_soft_value_iteration, worst_case_distribution, worst_case_expectation)
 from rift_core.experiments.robustness import corridor_priors, corridor_supervisors
 from rift_core.data.learning import fitted_soft_q_iteration, iterated_rift, spibb_backup
 from rift_core.exact.linear import one_hot_features

@@ -10,7 +10,7 @@ from rift_core.exact.instances import random_instance
 from rift_core.exact.batched import evaluate_batched, solve_rift_batched, stack
 from rift_core.exact.planning import policy_iteration
 from rift_core.exact.sparse import (contraction_modulus, modified_policy_iteration_sparse, policy_iteration_sparse,
-                              soft_value_iteration_sparse)
+                                    soft_value_iteration_sparse)
 from strategies import instances
 
 
