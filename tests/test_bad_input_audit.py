@@ -10,7 +10,6 @@ import math
 import traceback
 
 import numpy as np
-import pytest
 import scipy.sparse as sps
 
 from rift_core import FiniteMDP, StopSupervisor, evaluate_policy, kl_per_state, solve_rift, soft_value_iteration

@@ -248,3 +248,16 @@ def test_rollout_on_a_million_states_builds_no_dense_rows():
     # one dense row of width S for each of 500 episodes would be 4 GB; the policy's own check copies 16 MB
     assert len(data.state) > 5_000 and peak < 100e6, peak
     assert set(np.unique(data.next_state)) <= set(range(S))
+
+
+@pytest.mark.parametrize("pessimism", ["lcb", "spibb", "none"])
+def test_a_fit_that_stops_early_warns_and_says_so(setting, pessimism):
+    # the core's one rule for stopping early, in the learner too: a ConvergenceWarning and converged=False
+    from rift_core import ConvergenceWarning
+
+    mdp, sup, pi0 = setting
+    data = rollout(mdp, sup, pi0, 200, 30, seed=4)
+    with pytest.warns(ConvergenceWarning, match="fitted_soft_q_iteration"):
+        fit = fitted_soft_q_iteration(data, pi0, 0.1, mdp.gamma, pessimism=pessimism, max_iterations=1)
+    assert not fit.converged and fit.iterations == 1
+    assert fitted_soft_q_iteration(data, pi0, 0.1, mdp.gamma, pessimism=pessimism).converged

@@ -27,6 +27,7 @@ absorbing, never-stopped state. The baselines of the robustness table run on tha
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ import scipy.sparse as sp
 from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from ..exact.mdp import FiniteMDP, StopSupervisor
 from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
-from ..exact.rift import DenseSoftBellman, operator_iteration, soft_backup, spibb_backup
+from ..exact.rift import ConvergenceWarning, DenseSoftBellman, operator_iteration, soft_backup, spibb_backup
 from .sampling import EStopData, check_estop_data, rollout
 
 __all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
@@ -51,7 +52,7 @@ class FittedSoftQ:
     ``policy = pi_ref exp((Q - V) / alpha)`` (``spibb``: on the well-estimated
     pairs only, see :func:`fitted_soft_q_iteration`); ``weights`` is ``w`` for
     linear features (``None`` in the tabular case); ``counts[s, a]`` the data's
-    visits; ``converged`` whether ``max |Q_k+1 - Q_k| <= tol`` was reached;
+    visits; ``converged`` whether the iteration settled to ``tol`` (if not, a ``ConvergenceWarning`` was issued);
     ``pessimism`` the mechanism used.
     """
 
@@ -135,12 +136,12 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
             raise ValueError("pessimism='certified' certifies RIFT's objective: step_bonus must be 0")
         conf = outcome_confidence(data, delta)
         pi, Q, V, it, converged = certified_policy_iteration(conf, pi_ref, alpha, gamma, tol=tol)
-        return FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism)
+        return _fitted(FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism), tol)
     if pessimism == "lcb" and features is None:
         conf = outcome_confidence(data, delta)
         pi, Q, V, it, converged = robust_soft_value_iteration(conf, pi_ref, alpha, gamma, step_bonus=step_bonus,
                                                               tol=tol, max_iterations=max_iterations)
-        return FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism)
+        return _fitted(FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism), tol)
     if pessimism == "none" and features is None:
         # exact soft value iteration on the empirical model (module docstring): the core's one solver loop. Unvisited
         # pairs lead to the model's absorbing extra state, and x = 0 there keeps their Q at 0, as the mean target does
@@ -206,8 +207,16 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
             converged = True
             break
     V, pi = backup(Q)
-    return FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged,
-                       pessimism)
+    return _fitted(FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged,
+                               pessimism), tol)
+
+
+def _fitted(fit: FittedSoftQ, tol: float) -> FittedSoftQ:
+    # the core's one rule for stopping early (rift_core.exact.rift.operator_iteration): a warning, and converged=False
+    if not fit.converged:
+        warnings.warn(f"fitted_soft_q_iteration (pessimism={fit.pessimism!r}) stopped after {fit.iterations} "
+                      f"iterations without settling to tol={tol:g}", ConvergenceWarning, stacklevel=3)
+    return fit
 
 
 @dataclass(frozen=True, eq=False)

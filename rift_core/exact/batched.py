@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_policy, check_scalar
-from .rift import SoftSolution, operator_iteration, soft_backup
+from .rift import _policy_reward, SoftSolution, operator_iteration, soft_backup
 from .evaluation import kl_per_state
 
 __all__ = ["Batch", "stack", "BatchedSoftBellman", "solve_rift_batched", "evaluate_batched", "BatchedEvaluation"]
@@ -107,12 +107,14 @@ class BatchedSoftBellman:
     """
 
     def __init__(self, batch: Batch):
+        if not isinstance(batch, Batch):
+            raise TypeError(f"batch is a {type(batch).__name__}, expected a Batch (made by stack)")
         self.batch = batch
         self.x, self.pi_ref = -batch.beta, batch.pi0
         self.alpha, self.gamma, self.modulus = batch.alpha, batch.gamma, batch.gamma
         self.shape = batch.beta.shape[1:]
 
-    def apply(self, V, V_out=None, Q_out=None):
+    def apply(self, V):
         Q = self.x + self.gamma[:, None, None] * _expected_next(self.batch, V)
         TV = soft_backup(Q, self.pi_ref, self.alpha[:, None, None])[0]
         return TV, Q, np.abs(TV - V).max(axis=1)
@@ -122,9 +124,7 @@ class BatchedSoftBellman:
         return pi, log_pi
 
     def evaluate(self, pi, V, sweeps: int | None = None):
-        B, S, A = pi.shape
-        kl = kl_per_state(pi.reshape(B * S, A), self.pi_ref.reshape(B * S, A)).reshape(B, S)
-        reward = (pi * self.x).sum(axis=2) - self.alpha[:, None] * kl
+        reward = _policy_reward(pi, self.x, self.pi_ref, self.alpha[:, None])
         K = _kernel(self.batch, pi)
         if sweeps is None:
             return _values(self.batch, K, reward)

@@ -144,6 +144,18 @@ def contraction_modulus(mdp: FiniteMDP, supervisor: StopSupervisor) -> float:
     return mdp.gamma * float((1.0 - supervisor.beta).max())
 
 
+def _policy_reward(pi: np.ndarray, x: np.ndarray, pi_ref: np.ndarray, alpha) -> np.ndarray:
+    r"""``x_pi(s) - alpha KL(pi(.|s) || pi_ref(.|s))``, the per-state reward whose discounted value is a policy's
+    objective: what every backend's ``evaluate`` solves for. Actions are the last axis (stacked ``(B, S, A)`` arrays
+    work, with ``alpha`` of shape ``(B, 1)``); at ``alpha = 0`` (the hard problem) the KL term is dropped."""
+    reward = (pi * x).sum(axis=-1)
+    if np.all(np.asarray(alpha) == 0):
+        return reward
+    A = pi.shape[-1]
+    kl = kl_per_state(pi.reshape(-1, A), pi_ref.reshape(-1, A)).reshape(pi.shape[:-1])
+    return reward - alpha * kl
+
+
 class DenseSoftBellman:
     r"""The soft Bellman operator of one problem on dense arrays, validated once: the dense backend of
     :func:`operator_iteration` (:class:`~rift_core.exact.sparse.SparseSoftBellman` is the CSR one).
@@ -165,7 +177,7 @@ class DenseSoftBellman:
         self.gamma, self.shape = mdp.gamma, (S, A)
         self.modulus = contraction_modulus(mdp, supervisor)
 
-    def apply(self, V, V_out=None, Q_out=None):
+    def apply(self, V):
         V = as_float_array("V", V, (self.shape[0],))
         Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
         TV = soft_backup(Q, self.pi_ref, self.alpha)[0]
@@ -176,7 +188,7 @@ class DenseSoftBellman:
         return pi, log_pi
 
     def evaluate(self, pi, V, sweeps: int | None = None):
-        reward = (pi * self.x).sum(axis=1) - self.alpha * kl_per_state(pi, self.pi_ref)
+        reward = _policy_reward(pi, self.x, self.pi_ref, self.alpha)
         K = policy_kernel(self.mdp, self.supervisor, pi)
         if sweeps is None:
             return discounted_solve(self.mdp, K, reward)
@@ -209,8 +221,8 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
     One certified stopping rule: ``T`` is a contraction with modulus ``kappa = T.modulus``, so
     ``||T V_k - V*||_inf <= kappa / (1 - kappa) ||T V_k - V_k||_inf``; the loop returns ``T V_k``, ``Q_k`` and the
     soft-greedy policy of ``Q_k`` once that bound is ``<= tol`` (``converged=True``). One rule when it cannot: on
-    the rounding floor (the bound below ``64 eps kappa / (1 - kappa) max(1, ||V||)``, or no new low for three
-    iterations within a thousand times that) or at ``max_iterations`` (default 10^6 sweeps for value iteration,
+    the rounding floor (no new low of the bound for three iterations, within a thousand times
+    ``64 eps kappa / (1 - kappa) max(1, ||V||)``) or at ``max_iterations`` (default 10^6 sweeps for value iteration,
     10^5 for modified policy iteration, 10^3 for policy iteration) it returns what it has with
     ``converged=False`` and a :class:`ConvergenceWarning`. A non-finite bound raises ``FloatingPointError`` at once.
 
@@ -222,6 +234,11 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
     policy of ``Q_{k-1}``; otherwise each evaluated policy ``pi_k`` (``pi_1 = pi_ref`` for policy iteration from
     its default start) and its value, which rise monotonically.
     """
+    missing = [a for a in ("apply", "greedy", "evaluate", "modulus", "x", "pi_ref", "gamma", "alpha")
+               if not hasattr(T, a)]
+    if missing:
+        raise TypeError(f"T is a {type(T).__name__} without {', '.join(missing)}: expected a soft Bellman operator "
+                        "(DenseSoftBellman, SparseSoftBellman or BatchedSoftBellman)")
     if method not in METHODS:
         raise ValueError(f"method is {method!r}, expected one of {METHODS}")
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
@@ -262,7 +279,9 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
         if np.all(bound <= tol):
             converged = True
             break
-        if np.all((bound <= tol) | (bound <= floor)) or (since_best >= 3 and np.all((bound <= tol) | (bound <= 1e3 * floor))):
+        # on the rounding floor: no new low for three iterations, within a thousand times the floor (policy
+        # iteration's residual can still fall far below the floor estimate, so reaching it alone does not stop)
+        if since_best >= 3 and np.all((bound <= tol) | (bound <= 1e3 * floor)):
             warnings.warn(f"{name} stopped on the rounding floor with error bound {worst:.3g} > tol={tol:g}",
                           ConvergenceWarning, stacklevel=3)
             break

@@ -22,15 +22,13 @@ solver stops once that is ``<= tol`` and reports it.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numba
 import numpy as np
 
-from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
+from .._validation import as_float_array, check_policy, check_scalar
 from .mdp import FiniteMDP, StopSupervisor
-from .evaluation import kl_per_state
-from .rift import SoftSolution, contraction_modulus, operator_iteration, soft_backup
+from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
 __all__ = ["SparseSoftBellman", "soft_bellman_sweep", "soft_value_iteration_sparse", "modified_policy_iteration_sparse",
            "policy_iteration_sparse", "contraction_modulus"]
@@ -172,9 +170,7 @@ class SparseSoftBellman:
         sweeps of ``V <- x_pi - alpha KL + gamma K_pi V`` from ``V`` (for a deterministic greedy policy, ``A``
         times fewer transitions than a Bellman sweep), or (``sweeps=None``) BiCGSTAB to relative residual
         ``krylov_rtol`` from ``V`` (or from ``x_pi`` when ``V`` is None)."""
-        reward = (pi * self.x).sum(axis=1)
-        if self.alpha > 0:
-            reward -= self.alpha * kl_per_state(pi, self.pi_ref)
+        reward = _policy_reward(pi, self.x, self.pi_ref, self.alpha)
         ptr, idx, val, diag = _policy_rows(self.indptr, self.indices, self.data, self.cont, self.stay, pi, self.gamma)
         if sweeps is not None:
             V_new = np.empty_like(V)

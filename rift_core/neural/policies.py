@@ -63,11 +63,12 @@ def squashed_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) 
 
 
 def squashed_sample(mu: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None,
-                    log_prob: bool = True):
-    r"""``u = mu + sigma * eps`` (reparameterised, ``eps ~ N(0, I)`` from ``generator``), ``a = tanh(u)``, and
-    ``log pi(a | s)`` by :func:`squashed_log_prob`. Returns ``(a, u, log_prob)`` (``log_prob`` is ``None`` if not
-    asked for)."""
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+                    log_prob: bool = True, eps: torch.Tensor | None = None):
+    r"""``u = mu + sigma * eps`` (reparameterised, ``eps ~ N(0, I)`` from ``generator``, or the given ``eps``),
+    ``a = tanh(u)``, and ``log pi(a | s)`` by :func:`squashed_log_prob`. Returns ``(a, u, log_prob)`` (``log_prob``
+    is ``None`` if not asked for)."""
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     u = mu + log_std.exp() * eps
     return torch.tanh(u), u, (squashed_log_prob(u, mu, log_std) if log_prob else None)
 

@@ -49,7 +49,7 @@ from .gradients import (actor_output_grads, adam_step, critic_activations, criti
                         policy_backward)
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
 from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, _policy_from_payload, _policy_payload,
-                       gaussian_log_prob, squashed_log_prob, squashed_sample)
+                       gaussian_log_prob, squashed_sample)
 
 __all__ = ["Method", "METHODS", "Trainer", "CHECKPOINT_FORMAT"]
 
@@ -336,8 +336,8 @@ class Trainer:
     def _update_actor_critic(self) -> None:
         """One critic step, one actor step, one Polyak step; gradients by hand (:mod:`~rift_core.neural.gradients`).
 
-        The two halves are pure tensor functions (:meth:`_critic_grads`, :meth:`_actor_grads`), compiled together
-        with ``TrainConfig.compile``; sampling, the finiteness checks and Adam stay outside them.
+        The two halves are pure tensor functions (:meth:`_critic_grads`, :meth:`_actor_grads`), each compiled with
+        ``TrainConfig.compile``; the random draws, the finiteness checks and Adam stay outside them.
         """
         cfg = self.cfg
         b = self.buffer.sample(cfg.batch_size, self._update_rng)
@@ -368,13 +368,12 @@ class Trainer:
         dtype = torch.bfloat16 if cfg.bf16 else torch.float32
         next_prior = (b["next_mu0"], b["next_log_std0"]) if reg == "kl" else None
         mu, log_std, _, hs_next = policy_activations(self.actor, b["next"], next_prior, dtype)
-        u2 = mu + log_std.exp() * eps_next
-        a2 = torch.tanh(u2)
+        a2, u2, logp2 = squashed_sample(mu, log_std, log_prob=reg == "entropy", eps=eps_next)
         next_q = critic_activations(self.target, torch.cat([b["next"], a2], dim=1), dtype)[-1][..., 0].float()
         if reg == "kl":
             bonus = -alpha * (gaussian_log_prob(u2, mu, log_std) - gaussian_log_prob(u2, *next_prior))
         elif reg == "entropy":
-            bonus = -alpha * squashed_log_prob(u2, mu, log_std)
+            bonus = -alpha * logp2
         else:
             bonus = 0.0
         y = soft_target(b["rew"], b["term"], cfg.gamma, next_q, bonus)
@@ -392,8 +391,7 @@ class Trainer:
         prior_out = (b["mu0"], b["log_std0"]) if reg == "kl" else None
         # the actor has not changed since _critic_grads: its weights need no second cast
         mu, log_std, log_std_raw, hs_pi = policy_activations(self.actor, obs, prior_out, dtype, actor_cast)
-        u = mu + log_std.exp() * eps
-        a = torch.tanh(u)
+        a, u, logp = squashed_sample(mu, log_std, log_prob=reg == "entropy", eps=eps)
         hq = critic_activations(self.critic, torch.cat([obs, a], dim=1), dtype)
         q_pi = hq[-1][..., 0].float()
         dq = torch.zeros_like(q_pi).scatter_(0, q_pi.min(0).indices[None], -1.0 / q_pi.shape[1])
@@ -402,7 +400,7 @@ class Trainer:
         if reg == "kl":
             loss_pi = rift_actor_loss(q_pi, kl, alpha)
         elif reg == "entropy":
-            loss_pi = entropy_actor_loss(q_pi, squashed_log_prob(u, mu, log_std), alpha)
+            loss_pi = entropy_actor_loss(q_pi, logp, alpha)
         else:  # plain fine-tuning: no regulariser
             loss_pi = entropy_actor_loss(q_pi, torch.zeros_like(q_pi[0]), 0.0)
         d_mu, d_log_std = actor_output_grads(reg, alpha, g_action, mu, log_std, eps, a, prior_out)
