@@ -214,3 +214,45 @@ def test_prior_from_sb3_source_trains_snapshots_with_a_progress_bar(tmp_path, ca
         record = json.loads((tmp_path / "priors" / "inverted_pendulum" / f"{name}.json").read_text())
         assert record["spec"]["source"] == "sb3" and {"never", "safety"} <= set(record["under"])
         assert (tmp_path / "priors" / "inverted_pendulum" / f"{name}.pt").exists()
+
+
+def test_sac_prior_saves_its_expert_and_the_value_gap_alias_judges_with_it(tmp_path, capsys):
+    """``prior --source sac`` stores the actor with its critic; the task's value_gap alias loads that expert from
+    the results root; ``record`` evaluates a stored prior again under the task's current supervisors."""
+    import torch
+
+    from rift_core.neural import load_expert, load_policy
+
+    with pytest.raises(FileNotFoundError, match=r"no expert file .*priors/hopper/sac.expert.pt"):
+        make_env("hopper", "value_gap", root=tmp_path)
+    cli(["prior", "--root", str(tmp_path), "--task", "hopper", "--source", "sac", "--name", "sac", "--steps", "300",
+         "--learning-starts", "100", "--eval-episodes", "1", "--no-progress-bar"])
+    where = tmp_path / "priors" / "hopper"
+    actor, critic = load_expert(where / "sac.expert.pt")
+    obs = torch.zeros(3, 11)
+    assert torch.equal(actor(obs)[0], load_policy(where / "sac.pt")(obs)[0])
+    assert critic(obs, torch.zeros(3, 3)).shape == (2, 3)
+    with pytest.raises(ValueError, match="not a rift_core expert file"):
+        load_expert(where / "sac.pt")
+    env = make_env("hopper", "value_gap", root=tmp_path)
+    sup = env.supervisor
+    o, _ = env.reset(seed=0)
+    best = actor.predict(o, deterministic=True)[0]
+    assert not sup(o, best, None, {})                              # the expert's own action: gap 0
+    assert not sup(o, np.zeros(3), None, {})                       # standing still is never stopped
+    assert sup(o, np.array([np.nan, 0, 0]), None, {}) and "non-finite action" in sup.reason
+
+    record = json.loads((where / "sac.json").read_text())
+    assert set(record["under"]) == {"never", "safety", "noisy", "value_gap"}
+    record["under"] = {"never": record["under"]["never"]}
+    (where / "sac.json").write_text(json.dumps(record))
+    cli(["record", "--root", str(tmp_path), "--task", "hopper", "--names", "sac"])
+    again = json.loads((where / "sac.json").read_text())
+    assert set(again["under"]) == {"never", "safety", "noisy", "value_gap"}
+    assert again["provenance"] == record["provenance"]
+    assert "rift_core.experiments record --task hopper" in again["recorded"]["command"]
+
+
+def test_root_is_the_results_folder_not_a_supervisor_parameter():
+    with pytest.raises(ValueError, match="'root' is the results folder"):
+        make_env("hopper", "safety", {"root": "/tmp"})

@@ -161,8 +161,9 @@ def test_value_gap_supervisor_stops_actions_far_from_the_expert():
 
     best = np.array([0.5, -0.2])
     sup = ValueGapSupervisor(lambda o, a: -float(np.sum((np.asarray(a) - best) ** 2)), lambda o: best, delta=0.1)
-    assert not sup(None, best + 0.1, None, {})            # gap 0.02
-    assert sup(None, best + 0.5, None, {}) and "value gap" in sup.reason  # gap 0.5
+    obs = np.zeros(2)
+    assert not sup(obs, best + 0.1, None, {})            # gap 0.02
+    assert sup(obs, best + 0.5, None, {}) and "value gap" in sup.reason  # gap 0.5
     with pytest.raises(ValueError, match="delta is -1"):
         ValueGapSupervisor(lambda o, a: 0.0, lambda o: best, delta=-1)
 
@@ -211,7 +212,7 @@ def test_safety_supervisor_fails_closed_on_a_non_finite_clearance():
     from rift_core.neural.estop import ValueGapSupervisor
 
     gap = ValueGapSupervisor(lambda o, a: float("nan"), lambda o: np.zeros(2), delta=0.1)
-    assert gap(None, np.zeros(2), None, {}) and "non-finite value gap" in gap.reason
+    assert gap(np.zeros(2), np.ones(2), None, {}) and "non-finite value gap" in gap.reason
 
 
 def test_a_plain_function_is_a_supervisor():

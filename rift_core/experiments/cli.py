@@ -5,8 +5,9 @@ Every field of :class:`~rift_core.experiments.RunSpec`,
 is a flag (``--kl-budget`` for ``kl_budget``) whose help, choices and default
 are the field's. A bad value is an argparse error that names the flag.
 
-Subcommands: ``prior`` (make priors), ``run`` (one run), ``sweep`` (a grid of
-runs), ``report`` (a table of finished runs), ``list`` (registered tasks and
+Subcommands: ``prior`` (make priors), ``record`` (evaluate stored priors again
+under the task's supervisors), ``run`` (one run), ``sweep`` (a grid of runs),
+``report`` (a table of finished runs), ``list`` (registered tasks and
 supervisors).
 """
 
@@ -125,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p, PriorSpec)
     p.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=True)
 
+    p = sub.add_parser("record", help="evaluate stored priors again under each of the task's supervisors")
+    root(p)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--names", nargs="+", required=True, help="prior names under ROOT/priors/TASK/")
+
     for name, text in (("run", "train, evaluate and store one run"), ("sweep", "run a grid of runs")):
         p = sub.add_parser(name, help=text)
         root(p)
@@ -174,6 +180,14 @@ def main(argv=None) -> int:
         records = train_prior(_build(parser, PriorSpec, args), args.root, progress_bar=args.progress_bar)
         for name, rec in records.items():
             print(name, json.dumps({k: round(v["task_return"], 3) for k, v in rec["under"].items()}))
+        return 0
+    if args.command == "record":
+        from .runs import record_prior
+
+        for name in args.names:
+            rec = record_prior(args.task, name, args.root)
+            print(name, json.dumps({k: [round(v["task_return"], 3), round(v["stops_per_1000_steps"], 3)]
+                                    for k, v in rec["under"].items()}))
         return 0
     if args.checkpoint_every < 1:
         parser.error(f"argument --checkpoint-every: is {args.checkpoint_every}, expected a positive integer")

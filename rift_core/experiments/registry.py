@@ -13,7 +13,9 @@ Register your own in a few lines::
 
 A task's ``supervisors`` are aliases: ``--supervisor safety`` on that task means
 the registered supervisor and parameters the alias names (parameters given in
-the run spec override the alias's).
+the run spec override the alias's). A factory with a ``root`` parameter is given
+the results folder, so that it can load files stored there (the value-gap
+supervisor's expert, ``ROOT/priors/TASK/expert.expert.pt``).
 """
 
 from __future__ import annotations
@@ -68,11 +70,14 @@ def register_supervisor(name: str, factory: Callable | None = None, *, overwrite
     return add(factory) if factory is not None else add
 
 
-def make_supervisor(name: str, **params):
-    """The registered supervisor ``name`` built with ``params``; unknown names and parameters are clear errors."""
+def make_supervisor(name: str, *, root=None, **params):
+    """The registered supervisor ``name`` built with ``params`` (and the results folder ``root``, for a factory
+    that takes one); unknown names and parameters are clear errors."""
     if name not in SUPERVISORS:
         raise ValueError(f"supervisor is {name!r}, expected one of {sorted(SUPERVISORS)}")
     factory = SUPERVISORS[name]
+    if "root" in inspect.signature(factory).parameters:
+        params = {**params, "root": root}
     try:
         inspect.signature(factory).bind(**params)
     except TypeError as e:
@@ -83,6 +88,8 @@ def make_supervisor(name: str, **params):
 def resolve_supervisor(task: str, name: str, params: Mapping | None = None) -> tuple[str, dict]:
     """``(registered name, parameters)`` of ``name`` on ``task``: a task alias, or a registered supervisor."""
     params = dict(params or {})
+    if "root" in params:
+        raise ValueError(f"supervisor {name!r}: 'root' is the results folder, not a parameter")
     alias = TASKS[task].supervisors.get(name) if task in TASKS else None
     if alias is not None:
         return alias[0], {**dict(alias[1]), **params}
@@ -94,8 +101,9 @@ def resolve_supervisor(task: str, name: str, params: Mapping | None = None) -> t
 
 
 def make_env(task: str, supervisor: str = "never", supervisor_kwargs: Mapping | None = None,
-             env_kwargs: Mapping | None = None, semantics: str = "terminate"):
-    """``EStop(RescaleAction(gym.make(env_id, **kwargs)), supervisor)`` for a registered task."""
+             env_kwargs: Mapping | None = None, semantics: str = "terminate", root=None):
+    """``EStop(RescaleAction(gym.make(env_id, **kwargs)), supervisor)`` for a registered task (``root``: the
+    results folder, for supervisors that load files from it)."""
     import gymnasium as gym
 
     from ..neural import gym_envs  # noqa: F401  (registers rift/PointNav-v0)
@@ -108,7 +116,7 @@ def make_env(task: str, supervisor: str = "never", supervisor_kwargs: Mapping | 
     if t.rescale_actions:
         env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
     name, params = resolve_supervisor(task, supervisor, supervisor_kwargs)
-    return EStop(env, make_supervisor(name, **params), semantics)
+    return EStop(env, make_supervisor(name, root=root, **params), semantics)
 
 
 def _register_builtins() -> None:
@@ -122,26 +130,44 @@ def _register_builtins() -> None:
     register_supervisor("inverted_pendulum_safety", estop.inverted_pendulum_safety)
 
     @register_supervisor("noisy")
-    def noisy(base: str, fp: float, fn: float, **base_params):
+    def noisy(base: str, fp: float, fn: float, root=None, **base_params):
         """``base`` (a registered supervisor with ``base_params``) with false positives ``fp`` and misses ``fn``."""
-        return estop.Noisy(make_supervisor(base, **base_params), fp=fp, fn=fn)
+        return estop.Noisy(make_supervisor(base, root=root, **base_params), fp=fp, fn=fn)
+
+    @register_supervisor("value_gap")
+    def value_gap(expert: str, delta: float, still: float | None = 1e-3, root=None):
+        """RLIF-style stops: the expert saved at ``ROOT/EXPERT`` (:func:`~rift_core.neural.save_expert`, made by
+        ``prior --source sac``) stops an action whose value falls more than ``delta`` below its own action's."""
+        from pathlib import Path
+
+        from ..neural import load_expert, value_gap_from_expert
+
+        path = Path(expert) if Path(expert).is_absolute() or root is None else Path(root) / expert
+        if not path.exists():
+            raise FileNotFoundError(f"value_gap: no expert file {path} (make one with: python -m rift_core.experiments "
+                                    f"prior --source sac --name sac ...)")
+        return value_gap_from_expert(*load_expert(path), delta=delta, still=still)
 
     @register_supervisor("delayed")
-    def delayed(base: str, k: int, **base_params):
+    def delayed(base: str, k: int, root=None, **base_params):
         """``base``'s stops arriving ``k`` steps late."""
-        return estop.Delayed(make_supervisor(base, **base_params), k)
+        return estop.Delayed(make_supervisor(base, root=root, **base_params), k)
 
-    # each task's "noisy" alias: its safety supervisor missing 30% of stops, with false stops on 0.5% of moving steps
+    # each task's "noisy" alias: its safety supervisor missing 30% of stops, with false stops on a share of the
+    # moving steps: 0.5% on PointNav (short episodes), 0.05% on MuJoCo, where 1,000-step episodes would otherwise
+    # end in a false stop after about 200 steps whatever the policy did
     register_task("point_nav", "rift/PointNav-v0", rescale_actions=False,
                   supervisors={"safety": ("point_nav_safety", {"margin": 0.1}),
                                "noisy": ("noisy", {"base": "point_nav_safety", "fp": 0.005, "fn": 0.3, "margin": 0.1})})
-    register_task("hopper", "Hopper-v5", supervisors={"safety": ("hopper_safety", {"margin": 0.1}),
-                                                      "noisy": ("noisy", {"base": "hopper_safety", "fp": 0.005,
-                                                                          "fn": 0.3, "margin": 0.1})})
-    register_task("half_cheetah", "HalfCheetah-v5",
-                  supervisors={"safety": ("half_cheetah_safety", {"max_pitch": 1.0, "margin": 0.1}),
-                               "noisy": ("noisy", {"base": "half_cheetah_safety", "fp": 0.005, "fn": 0.3,
-                                                   "max_pitch": 1.0, "margin": 0.1})})
+    # each MuJoCo task's "value_gap" alias: the project's own SAC expert (prior --source sac --name sac) stops an
+    # action worth more than delta less than its own; delta is set from the expert's Q scale (see the MuJoCo chapter)
+    mujoco = {"hopper": ("Hopper-v5", "hopper_safety", {"margin": 0.1}, 5.0),
+              "half_cheetah": ("HalfCheetah-v5", "half_cheetah_safety", {"max_pitch": 1.0, "margin": 0.1}, 5.0)}
+    for task, (env_id, safety, params, delta) in mujoco.items():
+        register_task(task, env_id, supervisors={
+            "safety": (safety, params),
+            "noisy": ("noisy", {"base": safety, "fp": 0.0005, "fn": 0.3, **params}),
+            "value_gap": ("value_gap", {"expert": f"priors/{task}/sac.expert.pt", "delta": delta})})
     register_task("inverted_pendulum", "InvertedPendulum-v5",
                   supervisors={"safety": ("inverted_pendulum_safety", {"max_angle": 0.15, "max_position": 0.7})})
 

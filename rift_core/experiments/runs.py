@@ -4,6 +4,9 @@ Layout of a results root (default ``rift_results/``)::
 
     priors/<task>/<name>.pt     the prior alone (rift_core.neural.save_policy), and <name>.json: provenance
                                 and its task return and stops under each of the task's supervisors
+    priors/<task>/<name>.expert.pt
+                                a ``--source sac`` prior with its critic (rift_core.neural.save_expert): the
+                                expert of the task's value-gap supervisor
     runs/<run name>.json        a finished run: spec, training episodes, update statistics, evaluation, provenance
     checkpoints/<run name>.pt   the last checkpoint of an unfinished run (removed when it finishes)
     logs/<run name>/            progress.csv (and TensorBoard files when tensorboard is installed)
@@ -31,7 +34,7 @@ from typing import Iterable, Mapping
 from ..neural.config import ConfigError, TrainConfig
 from .registry import TASKS, make_env, resolve_supervisor
 
-__all__ = ["RunSpec", "PriorSpec", "run", "train_prior", "sweep", "grid", "load_runs", "load_prior", "finished_result",
+__all__ = ["RunSpec", "PriorSpec", "run", "train_prior", "record_prior", "sweep", "grid", "load_runs", "load_prior", "finished_result",
            "RunLockedError", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("rift_results")
@@ -237,7 +240,8 @@ def run(spec: RunSpec, root: str | os.PathLike = DEFAULT_ROOT, *, checkpoint_eve
         if done is not None:
             return done
         torch.set_num_threads(1)
-        make = lambda: make_env(spec.task, spec.supervisor, spec.supervisor_kwargs, spec.env_kwargs, spec.semantics)  # noqa: E731
+        make = lambda: make_env(spec.task, spec.supervisor, spec.supervisor_kwargs, spec.env_kwargs, spec.semantics,  # noqa: E731
+                                root)
         prior = load_prior(spec, root)
         ckpt = root / "checkpoints" / f"{spec.name}.pt"
         t0 = time.perf_counter()
@@ -250,6 +254,7 @@ def run(spec: RunSpec, root: str | os.PathLike = DEFAULT_ROOT, *, checkpoint_eve
                               unsupervised=spec.unsupervised_eval)
         result = {"name": spec.name, "spec": spec.to_dict(), "episodes": trainer.episodes, "updates": trainer.updates,
                   "eval": evaluation.as_dict(), "resumed_at_step": resumed_at,
+                  "supervisor_resolved": resolve_supervisor(spec.task, spec.supervisor, spec.supervisor_kwargs),
                   "train_seconds_this_process": train_seconds,
                   "provenance": provenance(spec.to_dict(), _command("run", spec))}
         write_results(out, result)
@@ -370,8 +375,8 @@ def train_prior(spec: PriorSpec, root: str | os.PathLike = DEFAULT_ROOT, progres
     each one's task return and stops under every supervisor alias of the task. Returns ``{name: record}``."""
     import torch
 
-    from ..neural import (TrainConfig, Trainer, behaviour_cloning, demonstrations, evaluate, load_policy,
-                          prior_from_sb3, save_policy)
+    from ..neural import (TrainConfig, Trainer, behaviour_cloning, demonstrations, load_policy, prior_from_sb3,
+                          save_expert, save_policy)
     from ..provenance import provenance, write_results
 
     torch.set_num_threads(1)
@@ -387,6 +392,7 @@ def train_prior(spec: PriorSpec, root: str | os.PathLike = DEFAULT_ROOT, progres
             policies[name] = copy.deepcopy(trainer.actor)
         trainer.learn(progress_bar=progress_bar)
         policies[spec.name] = trainer.actor
+        save_expert(trainer, out / f"{spec.name}.expert.pt", metadata={"task": spec.task, "name": spec.name})
     elif spec.source == "sb3":
         import gymnasium as gym
         from stable_baselines3 import SAC
@@ -409,15 +415,42 @@ def train_prior(spec: PriorSpec, root: str | os.PathLike = DEFAULT_ROOT, progres
         policies[spec.name] = behaviour_cloning(obs, act, spec.hidden, seed=spec.seed)
     records = {}
     for name, policy in policies.items():
-        record = {"prior": f"{name}.pt", "spec": json.loads(json.dumps(asdict(spec))), "under": {}}
-        for alias in ["never", *TASKS[spec.task].supervisors]:
-            ev = evaluate(policy, make_env(spec.task, alias), spec.eval_episodes, seed=EVAL_SEED + spec.seed)
-            record["under"][alias] = ev.summary()
+        record = {"prior": f"{name}.pt", "spec": json.loads(json.dumps(asdict(spec))),
+                  "under": _record_under(policy, spec.task, root, spec.eval_episodes, spec.seed)}
         record["provenance"] = provenance(record["spec"], _command("prior", spec))
         save_policy(policy, out / f"{name}.pt", metadata={"task": spec.task, "name": name})
         write_results(out / f"{name}.json", record)
         records[name] = record
     return records
+
+
+def _record_under(policy, task: str, root, episodes: int, seed: int) -> dict:
+    """``{alias: evaluation summary}`` of ``policy`` with nobody at the button and under each of the task's aliases."""
+    from ..neural import evaluate
+
+    return {alias: evaluate(policy, make_env(task, alias, root=root), episodes, seed=EVAL_SEED + seed).summary()
+            for alias in ["never", *TASKS[task].supervisors]}
+
+
+def record_prior(task: str, name: str, root: str | os.PathLike = DEFAULT_ROOT) -> dict:
+    """Evaluate the stored prior ``ROOT/priors/TASK/NAME.pt`` again under each of the task's supervisors as they
+    are registered now (with its spec's episodes and seed), and rewrite its record. The training provenance is
+    kept; the new evaluation's is stored under ``recorded``. For a supervisor alias added or changed after the
+    prior was made."""
+    from ..neural import load_policy
+    from ..provenance import provenance, write_results
+
+    path = Path(root) / "priors" / task / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no prior record {path}")
+    record = json.loads(path.read_text())
+    spec = record["spec"]
+    record["under"] = _record_under(load_policy(path.with_suffix(".pt")), task, root, spec["eval_episodes"],
+                                    spec["seed"])
+    record["recorded"] = provenance({"task": task, "name": name},
+                                    ["python", "-m", "rift_core.experiments", "record", "--task", task, "--names", name])
+    write_results(path, record)
+    return record
 
 
 def load_runs(root: str | os.PathLike = DEFAULT_ROOT):

@@ -5,7 +5,8 @@ a residual policy whose zero-initialised head starts it exactly at the prior,
 and one off-policy trainer for RIFT and its baselines:
 
 - :mod:`~rift_core.neural.policies`: :class:`GaussianPolicy`, :class:`ResidualPolicy`,
-  :class:`TwinCritic`, :func:`save_policy` / :func:`load_policy`, :func:`prior_from_sb3`;
+  :class:`TwinCritic`, :func:`save_policy` / :func:`load_policy`, :func:`save_expert` /
+  :func:`load_expert` (an actor with its critic), :func:`prior_from_sb3`;
 - :mod:`~rift_core.neural.losses`: the losses as pure functions;
 - :mod:`~rift_core.neural.gradients`: their gradients by hand, which the trainer's update runs (checked against autograd);
 - :mod:`~rift_core.neural.buffers`: the replay buffer (with the prior's outputs stored);
@@ -22,15 +23,16 @@ The objective, per state visited, is the book's RIFT objective: stop avoidance
 from .buffers import ReplayBuffer
 from .config import METHOD_NAMES, ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
-from .imitation import behaviour_cloning, demonstrations, value_gap_from_trainer
+from .imitation import behaviour_cloning, demonstrations, value_gap_from_expert, value_gap_from_trainer
 from .diagnostics import CriticCheck, critic_check
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
-from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_policy, prior_from_sb3,
-                       save_policy, squashed_sample)
+from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_expert, load_policy,
+                       prior_from_sb3, save_expert, save_policy, squashed_sample)
 from .trainer import METHODS, Method, Trainer
 
 __all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "ReplayBuffer", "TrainConfig", "ConfigError", "Trainer",
            "Method", "METHODS", "METHOD_NAMES", "Evaluation", "evaluate", "save_policy", "load_policy",
-           "prior_from_sb3", "behaviour_cloning", "demonstrations", "value_gap_from_trainer", "gaussian_kl",
+           "save_expert", "load_expert", "prior_from_sb3", "behaviour_cloning", "demonstrations",
+           "value_gap_from_expert", "value_gap_from_trainer", "gaussian_kl",
            "gaussian_log_prob", "squashed_sample", "soft_target", "critic_loss", "rift_actor_loss",
            "entropy_actor_loss", "critic_check", "CriticCheck"]

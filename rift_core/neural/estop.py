@@ -106,19 +106,29 @@ class SafetySupervisor(Supervisor):
 
 class ValueGapSupervisor(Supervisor):
     r"""Precise, RLIF-style stops judged by an expert critic: stop when
-    ``Q*(s, a) < Q*(s, pi*(s)) - delta``.
+    ``Q*(s, pi*(s)) - Q*(s, a) > delta``.
 
     ``q(obs, action) -> float`` is the expert's action value and
-    ``best_action(obs)`` its greedy action; :func:`rift_core.neural.value_gap_from_trainer` builds both
-    from a trained :class:`~rift_core.neural.Trainer` (e.g. the ``oracle``).
+    ``best_action(obs)`` its greedy action; :func:`rift_core.neural.value_gap_from_expert` builds both
+    from a saved expert and :func:`rift_core.neural.value_gap_from_trainer` from a trained
+    :class:`~rift_core.neural.Trainer` (e.g. the ``oracle``). Actions with norm below ``still`` count as
+    standing still and are never stopped (``None``: judge every action).
     """
 
-    def __init__(self, q: Callable, best_action: Callable, delta: float):
-        if not delta >= 0:
-            raise ValueError(f"delta is {delta}, expected a number >= 0")
-        self.q, self.best_action, self.delta = q, best_action, float(delta)
+    def __init__(self, q: Callable, best_action: Callable, delta: float, still: float | None = 1e-3):
+        if not (isinstance(delta, (int, float, np.floating)) and np.isfinite(delta) and delta >= 0):
+            raise ValueError(f"delta is {delta!r}, expected a finite number >= 0")
+        if still is not None and not (np.isfinite(still) and still >= 0):
+            raise ValueError(f"still is {still!r}, expected a finite number >= 0 or None")
+        self.q, self.best_action, self.delta, self.still = q, best_action, float(delta), still
 
     def __call__(self, obs, action, next_obs, info) -> bool:
+        bad = _nonfinite("observation", obs) or _nonfinite("action", action)
+        if bad:
+            self.reason = bad
+            return True
+        if self.still is not None and np.linalg.norm(action) < self.still:
+            return False
         gap = self.q(obs, self.best_action(obs)) - self.q(obs, action)
         if not np.isfinite(gap):
             self.reason = f"fail-closed: non-finite value gap {gap}"

@@ -7,7 +7,7 @@ import torch
 
 from .policies import GaussianPolicy, gaussian_log_prob
 
-__all__ = ["demonstrations", "behaviour_cloning", "value_gap_from_trainer"]
+__all__ = ["demonstrations", "behaviour_cloning", "value_gap_from_expert", "value_gap_from_trainer"]
 
 
 def demonstrations(env, expert, episodes: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,18 +55,23 @@ def behaviour_cloning(observations: np.ndarray, actions: np.ndarray, hidden: tup
     return policy.eval()
 
 
-def value_gap_from_trainer(trainer, delta: float):
-    """A :class:`~rift_core.neural.estop.ValueGapSupervisor` whose expert is ``trainer``: ``Q*`` its twin-critic minimum,
-    ``pi*`` its mean action (train it as the ``oracle``)."""
+def value_gap_from_expert(actor, critic, delta: float, still: float | None = 1e-3):
+    r"""A :class:`~rift_core.neural.estop.ValueGapSupervisor` judging with an expert: ``Q*`` the minimum of
+    ``critic``'s twin values, ``pi*(s)`` ``actor``'s mean action, so a step is stopped when
+    ``min_j Q_j(s, pi*(s)) - min_j Q_j(s, a) > delta`` (``still``: see the supervisor)."""
     from .estop import ValueGapSupervisor
-
-    if trainer.critic is None:
-        raise ValueError(f"a {trainer.cfg.method!r} trainer has no critic to judge value gaps with")
 
     def q(obs, action):
         with torch.no_grad():
             o = torch.as_tensor(np.asarray(obs, np.float32))[None]
             a = torch.as_tensor(np.asarray(action, np.float32))[None]
-            return float(trainer.critic(o, a).min())
+            return float(critic(o, a).min())
 
-    return ValueGapSupervisor(q, lambda obs: trainer.predict(obs, deterministic=True)[0], delta)
+    return ValueGapSupervisor(q, lambda obs: actor.predict(obs, deterministic=True)[0], delta, still)
+
+
+def value_gap_from_trainer(trainer, delta: float, still: float | None = 1e-3):
+    """:func:`value_gap_from_expert` with ``trainer``'s actor and critic as the expert (train it as the ``oracle``)."""
+    if trainer.critic is None:
+        raise ValueError(f"a {trainer.cfg.method!r} trainer has no critic to judge value gaps with")
+    return value_gap_from_expert(trainer.actor, trainer.critic, delta, still)

@@ -18,6 +18,8 @@ neural chapter regularises.
 Every policy has ``predict(obs, deterministic=False) -> (action, None)``, batched
 (the Stable-Baselines3 convention), and is saved alone by :func:`save_policy` as
 a small file that :func:`load_policy` reads with ``torch.load(weights_only=True)``.
+An expert (an actor with its critic, e.g. for a value-gap supervisor) is saved
+by :func:`save_expert` and read back by :func:`load_expert`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ import torch
 from torch import nn
 
 __all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "squashed_sample", "squashed_log_prob", "gaussian_log_prob",
-           "save_policy", "load_policy", "prior_from_sb3", "POLICY_FORMAT"]
+           "save_policy", "load_policy", "save_expert", "load_expert", "prior_from_sb3", "POLICY_FORMAT",
+           "EXPERT_FORMAT"]
 
 POLICY_FORMAT = "rift_core.policy/1"
+EXPERT_FORMAT = "rift_core.expert/1"
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
 
 
@@ -161,7 +165,11 @@ class TwinCritic(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
             self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
-        self.n = n
+        self.n, self.obs_dim, self.act_dim = n, int(obs_dim), int(act_dim)
+
+    def architecture(self) -> dict:
+        return {"kind": "twin_critic", "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": [int(w.shape[2]) for w in self.weights[:-1]], "n": self.n}
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor, detach: bool = False) -> torch.Tensor:
         x = torch.cat([obs, act], dim=-1).expand(self.n, -1, -1)
@@ -215,19 +223,55 @@ def save_policy(policy, path: str | os.PathLike, metadata: dict | None = None) -
     return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
 
 
-def load_policy(path: str | os.PathLike) -> GaussianPolicy | ResidualPolicy:
-    """Load a policy written by :func:`save_policy` (``weights_only=True``); errors name the file."""
-    path = Path(path)
+def _read_payload(path: Path, fmt: str, what: str) -> dict:
     try:
         payload = torch.load(path, weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is not ours
-        raise ValueError(f"{path}: not a readable rift_core policy file ({type(e).__name__}: {e})") from e
-    if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{path}: not a rift_core policy file (format {payload.get('format') if isinstance(payload, dict) else None!r}, "
-                         f"expected {POLICY_FORMAT!r})")
-    return _policy_from_payload(payload, str(path))
+        raise ValueError(f"{path}: not a readable rift_core {what} file ({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{path}: not a rift_core {what} file (format "
+                         f"{payload.get('format') if isinstance(payload, dict) else None!r}, expected {fmt!r})")
+    return payload
+
+
+def load_policy(path: str | os.PathLike) -> GaussianPolicy | ResidualPolicy:
+    """Load a policy written by :func:`save_policy` (``weights_only=True``); errors name the file."""
+    path = Path(path)
+    return _policy_from_payload(_read_payload(path, POLICY_FORMAT, "policy"), str(path))
+
+
+def save_expert(trainer, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Save a trained :class:`~rift_core.neural.Trainer`'s actor and twin critic together, atomically: the expert
+    that a value-gap supervisor judges with (:func:`rift_core.neural.value_gap_from_expert`)."""
+    from ..provenance import atomic_write
+
+    actor, critic = getattr(trainer, "actor", None), getattr(trainer, "critic", None)
+    if not isinstance(actor, (GaussianPolicy, ResidualPolicy)) or not isinstance(critic, TwinCritic):
+        raise TypeError(f"expected a Trainer with an actor and a critic, got a {type(trainer).__name__}")
+    payload = {"format": EXPERT_FORMAT, "actor": _policy_payload(actor),
+               "critic": {"architecture": critic.architecture(),
+                          "state_dict": {k: v.detach().clone() for k, v in critic.state_dict().items()}},
+               "metadata": dict(metadata or {})}
+    return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
+
+
+def load_expert(path: str | os.PathLike) -> tuple[GaussianPolicy | ResidualPolicy, TwinCritic]:
+    """``(actor, critic)`` of an expert written by :func:`save_expert` (``weights_only=True``)."""
+    path = Path(path)
+    payload = _read_payload(path, EXPERT_FORMAT, "expert")
+    actor = _policy_from_payload(payload.get("actor"), str(path))
+    try:
+        arch = payload["critic"]["architecture"]
+        if (arch["obs_dim"], arch["act_dim"]) != (actor.obs_dim, actor.act_dim):
+            raise ValueError(f"critic of (obs, act) dims {arch['obs_dim'], arch['act_dim']} for an actor of "
+                             f"{actor.obs_dim, actor.act_dim}")
+        critic = TwinCritic(arch["obs_dim"], arch["act_dim"], tuple(arch["hidden"]), arch["n"])
+        critic.load_state_dict(payload["critic"]["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: not a rift_core expert ({type(e).__name__}: {e})") from e
+    return actor, critic.eval()
 
 
 def prior_from_sb3(model) -> GaussianPolicy:
