@@ -2,7 +2,9 @@ r"""Aggregate statistics for results over seeds: the interquartile mean and perc
 
 Following Agarwal et al. (2021, "Deep RL at the edge of the statistical
 precipice"): report an aggregate with a confidence interval, and claim an
-ordering only where the interval of the difference excludes zero.
+ordering only where the interval of the difference excludes zero. With runs
+from several tasks (strata), resample the runs within each task, so that every
+resample keeps each task's share of the aggregate (their stratified bootstrap).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from ._validation import check_positive_int, check_scalar
 
-__all__ = ["iqm", "bootstrap_ci"]
+__all__ = ["iqm", "bootstrap_ci", "stratified_bootstrap_ci", "stratified_difference_ci"]
 
 
 def iqm(values) -> float:
@@ -43,6 +45,65 @@ def bootstrap_ci(values, statistic=np.mean, *, level: float = 0.95, n_boot: int 
     stats = np.array([statistic(v[i]) for i in idx])
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(statistic(v)), float(low), float(high)
+
+
+def _check_strata(name: str, strata) -> list[np.ndarray]:
+    strata = list(strata)
+    if not strata:
+        raise ValueError(f"{name} is empty, expected at least one stratum of runs")
+    out = []
+    for k, values in enumerate(strata):
+        try:
+            out.append(_check_values(values))
+        except ValueError as e:
+            raise ValueError(f"{name}[{k}]: {e}") from None
+    return out
+
+
+def _stratified_resamples(strata: list[np.ndarray], n_boot: int, rng) -> list[np.ndarray]:
+    """``n_boot`` resamples, each the concatenation of every stratum resampled with replacement at its own size."""
+    draws = [v[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in strata]
+    return list(np.concatenate(draws, axis=1))
+
+
+def stratified_bootstrap_ci(strata, statistic=iqm, *, level: float = 0.95, n_boot: int = 2000,
+                            seed: int = 0) -> tuple[float, float, float]:
+    r"""``(point, low, high)``: ``statistic`` of all runs pooled, with its stratified percentile-bootstrap interval.
+
+    ``strata`` is a sequence of 1-D arrays, the runs of each task (or cell). A
+    resample draws ``n_k`` runs with replacement from stratum ``k`` of size
+    ``n_k``, for every ``k``, and applies ``statistic`` to their concatenation;
+    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
+    over ``n_boot`` resamples. With one stratum this is :func:`bootstrap_ci`'s
+    interval (the draws differ). Default statistic: the interquartile mean.
+    """
+    v = _check_strata("strata", strata)
+    level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    n_boot = check_positive_int("n_boot", n_boot)
+    rng = np.random.default_rng(seed)
+    stats = np.array([statistic(r) for r in _stratified_resamples(v, n_boot, rng)])
+    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(statistic(np.concatenate(v))), float(low), float(high)
+
+
+def stratified_difference_ci(strata_a, strata_b, statistic=iqm, *, level: float = 0.95, n_boot: int = 2000,
+                             seed: int = 0) -> tuple[float, float, float]:
+    r"""``(point, low, high)`` of ``statistic(a) - statistic(b)`` for two methods' runs on the same strata.
+
+    Each resample draws both methods' runs independently within each stratum
+    (runs of different methods are not paired), as
+    :func:`stratified_bootstrap_ci` does. Claim ``a > b`` only where ``low > 0``.
+    """
+    a, b = _check_strata("strata_a", strata_a), _check_strata("strata_b", strata_b)
+    if len(a) != len(b):
+        raise ValueError(f"strata_a has {len(a)} strata and strata_b {len(b)}, expected the same strata")
+    level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    n_boot = check_positive_int("n_boot", n_boot)
+    rng = np.random.default_rng(seed)
+    ra, rb = _stratified_resamples(a, n_boot, rng), _stratified_resamples(b, n_boot, rng)
+    stats = np.array([statistic(x) - statistic(y) for x, y in zip(ra, rb)])
+    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(statistic(np.concatenate(a)) - statistic(np.concatenate(b))), float(low), float(high)
 
 
 def _check_values(values) -> np.ndarray:

@@ -110,6 +110,13 @@ def test_run_stores_a_result_recognised_only_by_its_full_spec(root):
     assert first["provenance"]["command"].startswith("python -m rift_core.experiments run ")
     assert "--total-steps 300" in first["provenance"]["command"]
     assert not (root / "checkpoints" / f"{spec.name}.pt").exists()
+    # the stored final policy is the one evaluated: the same evaluation, episode for episode
+    from rift_core.experiments.runs import EVAL_SEED
+    from rift_core.neural import evaluate, load_policy
+
+    policy = load_policy(out.with_suffix(".pt"))
+    again = evaluate(policy, make_env("point_nav", "safety"), 2, seed=EVAL_SEED, unsupervised=True).as_dict()
+    assert again == first["eval"]
     assert run(spec, root) == json.loads(out.read_text())  # finished: not run again
     from dataclasses import replace
 

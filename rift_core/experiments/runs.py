@@ -8,6 +8,7 @@ Layout of a results root (default ``rift_results/``)::
                                 a ``--source sac`` prior with its critic (rift_core.neural.save_expert): the
                                 expert of the task's value-gap supervisor
     runs/<run name>.json        a finished run: spec, training episodes, update statistics, evaluation, provenance
+    runs/<run name>.pt          its final policy (rift_core.neural.save_policy), for the methods that learn one
     checkpoints/<run name>.pt   the last checkpoint of an unfinished run (removed when it finishes)
     logs/<run name>/            progress.csv (and TensorBoard files when tensorboard is installed)
 
@@ -227,7 +228,7 @@ def run(spec: RunSpec, root: str | os.PathLike = DEFAULT_ROOT, *, checkpoint_eve
     """
     import torch
 
-    from ..neural import Trainer, evaluate
+    from ..neural import METHODS, Trainer, evaluate, save_policy
     from ..provenance import provenance, write_results
 
     root = Path(root)
@@ -257,6 +258,9 @@ def run(spec: RunSpec, root: str | os.PathLike = DEFAULT_ROOT, *, checkpoint_eve
                   "supervisor_resolved": resolve_supervisor(spec.task, spec.supervisor, spec.supervisor_kwargs),
                   "train_seconds_this_process": train_seconds,
                   "provenance": provenance(spec.to_dict(), _command("run", spec))}
+        method = METHODS[spec.config.method]
+        if method.learns == "actor_critic" and method.acts == "policy":
+            save_policy(trainer, out.with_suffix(".pt"), metadata={"run": spec.name})
         write_results(out, result)
         ckpt.unlink(missing_ok=True)
     return result
