@@ -221,3 +221,24 @@ def test_a_plain_function_is_a_supervisor():
     assert not env.step(np.zeros(2))[4]["stopped"]
     info = env.step(np.array([1.0, 0.0]))[4]
     assert info["stopped"] and info["stop_reason"] == "<lambda>"
+
+
+def test_expert_value_gaps_are_zero_for_the_expert_mean_and_validated():
+    from rift_core.neural import GaussianPolicy, TwinCritic, expert_value_gaps
+
+    torch_ = pytest.importorskip("torch")
+    torch_.manual_seed(0)
+    actor, critic = GaussianPolicy(7, 2), TwinCritic(7, 2)
+
+    class Mean:
+        def predict(self, obs, deterministic=False):
+            return actor.predict(obs, deterministic=True)
+
+    env = EStop(PointNavEnv(), Never())
+    gaps = expert_value_gaps(env, actor, critic, episodes=2, seed=3, policy=Mean())
+    # the expert's own mean action has no gap (up to float32 rounding: batched against one-row products)
+    assert gaps.ndim == 1 and len(gaps) > 2 and np.abs(gaps).max() < 1e-5
+    sampled = expert_value_gaps(env, actor, critic, episodes=2, seed=3)
+    assert np.isfinite(sampled).all() and np.any(sampled != 0.0)
+    with pytest.raises(ValueError, match="episodes is 0"):
+        expert_value_gaps(env, actor, critic, episodes=0)

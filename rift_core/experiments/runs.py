@@ -476,5 +476,6 @@ def load_runs(root: str | os.PathLike = DEFAULT_ROOT):
         rows.append({"name": r.get("name", path.stem), **spec, **cfg, **ev,
                      "git_commit": r["provenance"].get("git_commit"), "git_dirty": r["provenance"].get("git_dirty"),
                      "date": r["provenance"].get("date"), "episodes": r["episodes"], "updates": r["updates"],
-                     "eval_task_returns": r["eval"]["task_returns"], "eval_stop_counts": r["eval"]["stop_counts"]})
+                     "eval_task_returns": r["eval"]["task_returns"], "eval_stop_counts": r["eval"]["stop_counts"],
+                     "eval_lengths": r["eval"].get("lengths")})
     return pd.DataFrame(rows)

@@ -23,7 +23,8 @@ The objective, per state visited, is the book's RIFT objective: stop avoidance
 from .buffers import ReplayBuffer
 from .config import METHOD_NAMES, ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
-from .imitation import behaviour_cloning, demonstrations, value_gap_from_expert, value_gap_from_trainer
+from .imitation import (behaviour_cloning, demonstrations, expert_value_gaps, value_gap_from_expert,
+                        value_gap_from_trainer)
 from .diagnostics import CriticCheck, critic_check
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
 from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_expert, load_policy,
@@ -33,6 +34,6 @@ from .trainer import METHODS, Method, Trainer
 __all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "ReplayBuffer", "TrainConfig", "ConfigError", "Trainer",
            "Method", "METHODS", "METHOD_NAMES", "Evaluation", "evaluate", "save_policy", "load_policy",
            "save_expert", "load_expert", "prior_from_sb3", "behaviour_cloning", "demonstrations",
-           "value_gap_from_expert", "value_gap_from_trainer", "gaussian_kl",
+           "value_gap_from_expert", "value_gap_from_trainer", "expert_value_gaps", "gaussian_kl",
            "gaussian_log_prob", "squashed_sample", "soft_target", "critic_loss", "rift_actor_loss",
            "entropy_actor_loss", "critic_check", "CriticCheck"]

@@ -7,7 +7,7 @@ import torch
 
 from .policies import GaussianPolicy, gaussian_log_prob
 
-__all__ = ["demonstrations", "behaviour_cloning", "value_gap_from_expert", "value_gap_from_trainer"]
+__all__ = ["demonstrations", "behaviour_cloning", "value_gap_from_expert", "value_gap_from_trainer", "expert_value_gaps"]
 
 
 def demonstrations(env, expert, episodes: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,3 +75,33 @@ def value_gap_from_trainer(trainer, delta: float, still: float | None = 1e-3):
     if trainer.critic is None:
         raise ValueError(f"a {trainer.cfg.method!r} trainer has no critic to judge value gaps with")
     return value_gap_from_expert(trainer.actor, trainer.critic, delta, still)
+
+
+def expert_value_gaps(env, actor, critic, episodes: int = 3, seed: int = 0, policy=None) -> np.ndarray:
+    r"""The value gaps ``min_j Q_j(s, pi*(s)) - min_j Q_j(s, a)`` along ``episodes`` episodes of ``policy`` (default: the
+    expert ``actor`` itself) sampling its actions, episode ``i`` reset with seed ``seed + i``.
+
+    A value-gap supervisor's threshold ``delta`` set at a high quantile ``q`` of the expert's own gaps stops the
+    expert, acting stochastically, on about a fraction ``1 - q`` of its steps: a scale for ``delta`` that needs no
+    task reward. ``env`` should let every step through (a ``never`` supervisor), so the episodes run their length.
+    """
+    from .evaluation import _predictor
+
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes is {episodes!r}, expected a positive integer")
+    act = _predictor(actor if policy is None else policy, False, seed)
+    observations, actions = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        while True:
+            a = np.asarray(act(obs), np.float32)
+            observations.append(np.asarray(obs, np.float32))
+            actions.append(a)
+            obs, _, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                break
+    o, a = torch.as_tensor(np.array(observations)), torch.as_tensor(np.array(actions))
+    with torch.no_grad():
+        best = torch.as_tensor(np.asarray(actor.predict(o.numpy(), deterministic=True)[0], np.float32))
+        gaps = critic(o, best).min(0).values - critic(o, a).min(0).values
+    return gaps.numpy().astype(np.float64)
