@@ -100,8 +100,11 @@ def test_bad_method_and_non_finite_bound():
     T = _backends(inst)["dense"]
     with pytest.raises(ValueError, match="method is 'newton'"):
         operator_iteration(T, "newton")
-    with pytest.raises(TypeError, match="T is a FiniteMDP without apply, greedy, evaluate, modulus"):
+    with pytest.raises(TypeError, match="T is a FiniteMDP without apply, greedy, modulus, pi_ref, alpha, evaluate, x"):
         operator_iteration(inst.mdp)
+    with pytest.raises(TypeError, match="T is a FiniteMDP without apply, greedy, modulus, pi_ref, alpha: .* for "
+                                        "value_iteration"):
+        operator_iteration(inst.mdp, "value_iteration")
     with pytest.raises(TypeError, match="batch is a list, expected a Batch"):
         solve_rift_batched([inst])
     with pytest.raises(ValueError, match="V0 has shape"):

@@ -39,11 +39,11 @@ import numpy as np
 
 from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from ..exact.evaluation import kl_per_state
-from ..exact.rift import soft_backup
+from ..exact.rift import operator_iteration, soft_backup
 from .sampling import EStopData, check_estop_data
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
-           "robust_policy_value", "robust_soft_value_iteration", "certified_policy_iteration", "monte_carlo_upper", "Certificate", "certify",
+           "robust_policy_value", "RobustSoftBellman", "robust_soft_value_iteration", "certified_policy_iteration", "monte_carlo_upper", "Certificate", "certify",
            "epsilon_bound"]
 
 
@@ -302,32 +302,49 @@ def _horizon(gamma: float, semantics: str) -> float:
     return 1.0 if semantics == "terminate" else 1.0 / (1.0 - gamma)
 
 
+class RobustSoftBellman:
+    r"""The pessimistic soft Bellman operator of e-stop data, for :func:`~rift_core.exact.rift.operator_iteration`:
+
+        (T V)(s) = alpha log sum_a pi_ref(a|s) exp(Q_low(s, a) / alpha),   Q_low(s, a) = min_{p in U(s, a)} p . f_V(s, a),
+
+    with ``f_V`` the outcome values (bonus ``step_bonus`` per step) and ``U`` the confidence sets of ``conf``
+    (module docstring). A ``gamma``-contraction in the sup norm, as the minimum over sets of sub-stochastic
+    expectations is. Value iteration only: it has no policy evaluation.
+    """
+
+    def __init__(self, conf: OutcomeConfidence, pi_ref, alpha: float, gamma: float, step_bonus: float = 0.0):
+        self.conf = conf
+        self.pi_ref, self.alpha, self.gamma = _check_solver(conf, pi_ref, alpha, gamma)
+        self.step_bonus = check_scalar("step_bonus", step_bonus)
+        self.modulus = self.gamma
+
+    def apply(self, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        Q = _q_bound(self.conf, V, self.gamma, False, self.step_bonus)
+        TV = soft_backup(Q, self.pi_ref, self.alpha)[0]
+        return TV, Q, float(np.abs(TV - V).max())
+
+    def greedy(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, pi, _, log_pi = soft_backup(Q, self.pi_ref, self.alpha)
+        return pi, log_pi
+
+
 def robust_soft_value_iteration(conf: OutcomeConfidence, pi_ref: np.ndarray, alpha: float, gamma: float, *,
                                 step_bonus: float = 0.0, tol: float = 1e-10, max_iterations: int = 100_000):
-    r"""Iterate ``V(s) = alpha log sum_a pi_ref(a|s) exp(Q_low(s, a) / alpha)`` to its fixed point.
+    r"""Iterate ``V(s) = alpha log sum_a pi_ref(a|s) exp(Q_low(s, a) / alpha)`` to its fixed point
+    (:class:`RobustSoftBellman` by :func:`~rift_core.exact.rift.operator_iteration`'s value iteration: ``V`` within
+    ``tol`` of the fixed point, a ``ConvergenceWarning`` if it stops early).
 
     Returns ``(policy, Q_low, V, iterations, converged)``, ``policy = pi_ref
     exp((Q_low - V) / alpha)``. The operator is a ``gamma``-contraction; the
     policy maximises the pessimistic value ``robust_policy_value`` in every
     state (the book's ``cor-safe-improvement``).
     """
-    pi_ref, alpha, gamma = _check_solver(conf, pi_ref, alpha, gamma)
-    step_bonus = check_scalar("step_bonus", step_bonus)
+    T = RobustSoftBellman(conf, pi_ref, alpha, gamma, step_bonus)
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
     max_iterations = check_positive_int("max_iterations", max_iterations)
-    V = np.zeros(conf.n_states)
-    threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
-    converged = False
-    for it in range(1, max_iterations + 1):
-        V_new = soft_backup(_q_bound(conf, V, gamma, False, step_bonus), pi_ref, alpha)[0]
-        diff = float(np.abs(V_new - V).max())
-        V = V_new
-        if diff <= threshold:
-            converged = True
-            break
-    Q = _q_bound(conf, V, gamma, False, step_bonus)
-    V, pi, _, _ = soft_backup(Q, pi_ref, alpha)
-    return pi, Q, V, it, converged
+    sol = operator_iteration(T, "value_iteration", tol=tol, max_iterations=max_iterations,
+                             name="robust_soft_value_iteration")
+    return sol.policy, sol.Q, sol.V, sol.iterations, sol.converged
 
 
 def certified_policy_iteration(conf: OutcomeConfidence, pi_ref: np.ndarray, alpha: float, gamma: float, *,

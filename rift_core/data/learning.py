@@ -35,11 +35,11 @@ import scipy.sparse as sp
 
 from .._validation import as_float_array, check_policy, check_positive_int, check_scalar
 from ..exact.mdp import FiniteMDP, StopSupervisor
-from .confidence import certified_policy_iteration, outcome_confidence, robust_soft_value_iteration
+from .confidence import RobustSoftBellman, certified_policy_iteration, outcome_confidence
 from ..exact.rift import ConvergenceWarning, DenseSoftBellman, operator_iteration, soft_backup, spibb_backup
 from .sampling import EStopData, check_estop_data, rollout
 
-__all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
+__all__ = ["PESSIMISM", "FittedSoftQ", "fitted_soft_q_iteration", "SpibbSoftBellman", "spibb_backup", "EmpiricalModel", "empirical_model", "IteratedRIFT", "iterated_rift"]
 
 
 PESSIMISM = ("lcb", "certified", "spibb", "none")
@@ -100,11 +100,11 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         learner's reward is never positive, 0 is the largest value a pair can have:
         the policy moves mass onto actions the data never tried (optimism).
 
-    Tabular (``features=None``): each is a ``gamma``-contraction. ``"none"`` is soft value iteration on
-    :func:`empirical_model` by the core's one solver loop (:func:`~rift_core.exact.rift.operator_iteration`: ``V``
-    within ``tol`` of the fixed point, a ``ConvergenceWarning`` and ``converged=False`` if it stops early); the
-    others are iterated until ``max |Q_k+1 - Q_k| <= tol (1 - gamma) / gamma`` (``Q`` within ``tol`` of the
-    fixed point). Linear (``features`` of shape ``(S, A, d)``):
+    Tabular (``features=None``): each is a ``gamma``-contraction, solved by the core's one solver loop
+    (:func:`~rift_core.exact.rift.operator_iteration`: ``V`` within ``tol`` of the fixed point, a
+    ``ConvergenceWarning`` and ``converged=False`` if it stops early): ``"none"`` is soft value iteration on
+    :func:`empirical_model`, ``"lcb"`` on :class:`~rift_core.data.confidence.RobustSoftBellman`, ``"spibb"`` on
+    :class:`SpibbSoftBellman`; ``"certified"`` is its own policy iteration. Linear (``features`` of shape ``(S, A, d)``):
     ``w = argmin sum_i (w . phi(s_i, a_i) - y_i)^2 + ridge |w|^2`` and, with ``"lcb"``,
     ``Q = max(phi . w - b ||phi||_{Lambda^-1}, Q_floor)``, ``Lambda = X^T X + ridge I``,
     ``b = bonus_scale H sqrt(d log(2 d N / delta))``: the elliptical penalty of
@@ -137,11 +137,11 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
         conf = outcome_confidence(data, delta)
         pi, Q, V, it, converged = certified_policy_iteration(conf, pi_ref, alpha, gamma, tol=tol)
         return _fitted(FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism), tol)
-    if pessimism == "lcb" and features is None:
+    if pessimism == "lcb" and features is None:  # robust_soft_value_iteration's operator, by the one loop
         conf = outcome_confidence(data, delta)
-        pi, Q, V, it, converged = robust_soft_value_iteration(conf, pi_ref, alpha, gamma, step_bonus=step_bonus,
-                                                              tol=tol, max_iterations=max_iterations)
-        return _fitted(FittedSoftQ(pi, Q, V, None, conf.counts, it, converged, pessimism), tol)
+        sol = operator_iteration(RobustSoftBellman(conf, pi_ref, alpha, gamma, step_bonus), "value_iteration",
+                                 tol=tol, max_iterations=max_iterations, name="fitted_soft_q_iteration")
+        return FittedSoftQ(sol.policy, sol.Q, sol.V, None, conf.counts, sol.iterations, sol.converged, pessimism)
     if pessimism == "none" and features is None:
         # exact soft value iteration on the empirical model (module docstring): the core's one solver loop. Unvisited
         # pairs lead to the model's absorbing extra state, and x = 0 there keeps their Q at 0, as the mean target does
@@ -156,59 +156,80 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
     counts = np.bincount(pair, minlength=S * A).astype(float)
     reward = data.learner_reward + step_bonus
     cont = gamma * (~data.terminal)
-    if features is None:
-        # mean over rows of (reward + cont V(s')) = r_hat + M V, M the discounted empirical transition matrix
-        inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
-        r_hat = (np.bincount(pair, reward, S * A) * inv).reshape(S, A)
-        M = sp.csr_array((cont * inv[pair], (pair, data.next_state)), shape=(S * A, S))
-        fit = lambda V: r_hat + (M @ V).reshape(S, A)  # noqa: E731
-        threshold = tol * (1.0 - gamma) / max(gamma, 1e-300)
-    else:
-        phi = as_float_array("features", features)
-        if phi.ndim != 3 or phi.shape[:2] != (S, A):
-            raise ValueError(f"features has shape {phi.shape}, expected (S, A, d) = ({S}, {A}, d)")
-        ridge = check_scalar("ridge", ridge, low=0.0, low_open=True)
-        X = phi[data.state, data.action]  # (N, d)
-        N, d = X.shape
-        with np.errstate(over="ignore", invalid="ignore"):
-            XtX = X.T @ X
-        if not np.isfinite(XtX).all():
-            raise ValueError("features are too large: X^T X overflows (rescale the features)")
-        gram = np.linalg.cholesky(XtX + ridge * np.eye(d))
-        penalty = np.zeros((S, A))
-        if pessimism == "lcb":
-            H = 1.0 if data.semantics == "terminate" else 1.0 / (1.0 - gamma)
-            width = np.linalg.norm(np.linalg.solve(gram, phi.reshape(S * A, d).T), axis=0).reshape(S, A)
-            penalty = bonus_scale * H * np.sqrt(d * np.log(2.0 * d * N / delta)) * width
-        floor = (min(step_bonus, 0.0) - 1.0) / (1.0 - gamma)  # below any achievable value
-        last = {}  # the latest weights, kept for the result
-
-        def fit(V):
-            y = reward + cont * V[data.next_state]
-            last["w"] = np.linalg.solve(gram.T, np.linalg.solve(gram, X.T @ y))
-            Q = phi @ last["w"]
-            return np.maximum(Q - penalty, floor) if pessimism == "lcb" else Q
-        threshold = tol
-    bootstrapped = (counts < spibb_threshold).reshape(S, A)
-    if pessimism == "spibb":
-        backup = lambda Q: spibb_backup(Q, pi_ref, alpha, bootstrapped)  # noqa: E731
-    else:
-        backup = lambda Q: soft_backup(Q, pi_ref, alpha)[:2]  # noqa: E731
-    Q = np.zeros((S, A))
+    if features is None:  # spibb: the core's one solver loop on the empirical mean target
+        T = SpibbSoftBellman(data, pi_ref, alpha, gamma, spibb_threshold, step_bonus)
+        sol = operator_iteration(T, "value_iteration", tol=tol, max_iterations=max_iterations,
+                                 name="fitted_soft_q_iteration")
+        return FittedSoftQ(sol.policy, sol.Q, sol.V, None, T.counts, sol.iterations, sol.converged, pessimism)
+    # linear: fitted iteration, which is not a contraction, so it stops when the fit settles (max |dQ| <= tol)
+    phi = as_float_array("features", features)
+    if phi.ndim != 3 or phi.shape[:2] != (S, A):
+        raise ValueError(f"features has shape {phi.shape}, expected (S, A, d) = ({S}, {A}, d)")
+    ridge = check_scalar("ridge", ridge, low=0.0, low_open=True)
+    X = phi[data.state, data.action]  # (N, d)
+    N, d = X.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        XtX = X.T @ X
+    if not np.isfinite(XtX).all():
+        raise ValueError("features are too large: X^T X overflows (rescale the features)")
+    gram = np.linalg.cholesky(XtX + ridge * np.eye(d))
+    penalty = np.zeros((S, A))
+    if pessimism == "lcb":
+        H = 1.0 if data.semantics == "terminate" else 1.0 / (1.0 - gamma)
+        width = np.linalg.norm(np.linalg.solve(gram, phi.reshape(S * A, d).T), axis=0).reshape(S, A)
+        penalty = bonus_scale * H * np.sqrt(d * np.log(2.0 * d * N / delta)) * width
+    floor = (min(step_bonus, 0.0) - 1.0) / (1.0 - gamma)  # below any achievable value
+    Q, w = np.zeros((S, A)), np.zeros(d)
     converged = False
     for it in range(1, max_iterations + 1):
-        V, _ = backup(Q)
-        Q_new = fit(V)
+        V = soft_backup(Q, pi_ref, alpha)[0]
+        y = reward + cont * V[data.next_state]
+        w = np.linalg.solve(gram.T, np.linalg.solve(gram, X.T @ y))
+        Q_new = phi @ w
+        Q_new = np.maximum(Q_new - penalty, floor) if pessimism == "lcb" else Q_new
         if not np.isfinite(Q_new).all():
             raise FloatingPointError(f"fitted soft Q iteration diverged at iteration {it} (try a larger ridge)")
         delta_q = float(np.abs(Q_new - Q).max())
         Q = Q_new
-        if delta_q <= threshold:
+        if delta_q <= tol:
             converged = True
             break
-    V, pi = backup(Q)
-    return _fitted(FittedSoftQ(pi, Q, V, None if features is None else last["w"], counts.reshape(S, A), it, converged,
-                               pessimism), tol)
+    V, pi = soft_backup(Q, pi_ref, alpha)[:2]
+    return _fitted(FittedSoftQ(pi, Q, V, w, counts.reshape(S, A), it, converged, pessimism), tol)
+
+
+class SpibbSoftBellman:
+    r"""The SPIBB soft Bellman operator of e-stop data, for :func:`~rift_core.exact.rift.operator_iteration`:
+
+        Q(s, a) = r_hat(s, a) + sum_i [i is a row of (s, a)] gamma (1 - terminal_i) V(s'_i) / n(s, a),
+        (T V)(s) = the soft maximisation of Q that keeps pi_ref on the pairs seen fewer than ``threshold`` times
+                   (:func:`spibb_backup`),
+
+    ``r_hat`` the mean learner reward (plus ``step_bonus``) of the pair's rows and ``Q = 0`` on unvisited pairs. A
+    ``gamma``-contraction: each row of the empirical transition sums to at most ``gamma``, and the backup is a
+    maximisation over policies. Value iteration only.
+    """
+
+    def __init__(self, data: EStopData, pi_ref, alpha: float, gamma: float, threshold: int, step_bonus: float = 0.0):
+        S, A = data.n_states, data.n_actions
+        self.pi_ref, self.alpha, self.gamma, self.modulus = pi_ref, alpha, gamma, gamma
+        pair = data.state * A + data.action
+        counts = np.bincount(pair, minlength=S * A).astype(float)
+        inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
+        self.r_hat = (np.bincount(pair, data.learner_reward + step_bonus, S * A) * inv).reshape(S, A)
+        self.M = sp.csr_array((gamma * (~data.terminal) * inv[pair], (pair, data.next_state)), shape=(S * A, S))
+        self.counts = counts.reshape(S, A)
+        self.bootstrapped = self.counts < threshold
+
+    def apply(self, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        Q = self.r_hat + (self.M @ V).reshape(self.r_hat.shape)
+        TV = spibb_backup(Q, self.pi_ref, self.alpha, self.bootstrapped)[0]
+        return TV, Q, float(np.abs(TV - V).max())
+
+    def greedy(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pi = spibb_backup(Q, self.pi_ref, self.alpha, self.bootstrapped)[1]
+        with np.errstate(divide="ignore"):
+            return pi, np.log(pi)
 
 
 def _fitted(fit: FittedSoftQ, tol: float) -> FittedSoftQ:

@@ -205,7 +205,12 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
                        callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
                        name: str = "operator_iteration") -> SoftSolution:
     r"""Solve ``V = T V`` for a soft Bellman operator ``T`` (:class:`DenseSoftBellman`, or
-    :class:`~rift_core.exact.sparse.SparseSoftBellman`): every exact solver of the core is this loop.
+    :class:`~rift_core.exact.sparse.SparseSoftBellman`): every exact solver of the core is this loop, and so is
+    every tabular fit to data (:class:`~rift_core.data.confidence.RobustSoftBellman` for the pessimistic fit,
+    :class:`~rift_core.data.learning.SpibbSoftBellman` for SPIBB, ``DenseSoftBellman`` on the empirical model).
+
+    ``T`` has ``apply(V) -> (T V, Q, ||T V - V||_inf)``, ``greedy(Q) -> (policy, log policy)``, ``modulus``,
+    ``pi_ref``, ``gamma`` and ``alpha``; the policy methods also need ``evaluate(pi, V, sweeps)`` and ``x``.
 
     Each iteration applies ``T`` once, ``(T V_k, Q_k) = T(V_k)``, and then
 
@@ -234,20 +239,22 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
     policy of ``Q_{k-1}``; otherwise each evaluated policy ``pi_k`` (``pi_1 = pi_ref`` for policy iteration from
     its default start) and its value, which rise monotonically.
     """
-    missing = [a for a in ("apply", "greedy", "evaluate", "modulus", "x", "pi_ref", "gamma", "alpha")
-               if not hasattr(T, a)]
-    if missing:
-        raise TypeError(f"T is a {type(T).__name__} without {', '.join(missing)}: expected a soft Bellman operator "
-                        "(DenseSoftBellman, SparseSoftBellman or BatchedSoftBellman)")
     if method not in METHODS:
         raise ValueError(f"method is {method!r}, expected one of {METHODS}")
+    # value iteration needs only the operator; the other methods also evaluate policies and start from x
+    needed = ("apply", "greedy", "modulus", "pi_ref", "gamma", "alpha") + (
+        () if method == "value_iteration" else ("evaluate", "x"))
+    missing = [a for a in needed if not hasattr(T, a)]
+    if missing:
+        raise TypeError(f"T is a {type(T).__name__} without {', '.join(missing)}: expected a soft Bellman operator "
+                        f"for {method} (DenseSoftBellman, SparseSoftBellman or BatchedSoftBellman)")
     tol = check_scalar("tol", tol, low=0.0, low_open=True)
     default_max = {"value_iteration": 1_000_000, "modified_policy_iteration": 100_000, "policy_iteration": 1_000}
     max_iterations = check_positive_int("max_iterations",
                                         default_max[method] if max_iterations is None else max_iterations)
     sweeps = check_positive_int("evaluation_sweeps", evaluation_sweeps, minimum=0) \
         if method == "modified_policy_iteration" else None
-    shape = T.x.shape[:-1]  # (S,), or (B, S) for a stacked batch of problems (one bound each)
+    shape = T.pi_ref.shape[:-1]  # (S,), or (B, S) for a stacked batch of problems (one bound each)
     factor = T.modulus / (1.0 - T.modulus)
     pi = None
     if V0 is not None:  # an array of values, or one value for every state
