@@ -162,7 +162,7 @@ def _register_builtins() -> None:
     # each MuJoCo task's "value_gap" alias: the project's own SAC expert (prior --source sac --name sac) stops an
     # action worth more than delta less than its own; delta is the 99.9% quantile of the expert's own gaps
     # (expert_value_gaps, 5 episodes, seed 0) to two significant digits, so the expert itself is rarely stopped
-    mujoco = {"hopper": ("Hopper-v5", "hopper_safety", {"margin": 0.1}, 5.0),
+    mujoco = {"hopper": ("Hopper-v5", "hopper_safety", {"margin": 0.1}, 1.7),
               "half_cheetah": ("HalfCheetah-v5", "half_cheetah_safety", {"max_pitch": 1.0, "margin": 0.1}, 1.9)}
     for task, (env_id, safety, params, delta) in mujoco.items():
         register_task(task, env_id, supervisors={
