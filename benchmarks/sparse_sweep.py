@@ -8,6 +8,14 @@ memory system's rate for exactly those bytes. fraction = limit time / sweep
 time is the share of that rate the sweep reaches (1.0 would be memory-bound with
 nothing lost to the gather ``V[indices[j]]`` or to arithmetic). A single-threaded
 numpy read of the same bytes is printed for comparison: it is not the limit.
+
+The gather limit is a second, tighter floor for this access pattern: a
+parallel sparse matrix-vector product ``sum_j data[j] V[indices[j]]`` over the
+same CSR rows, writing nothing. Its indirect reads of ``V`` are the sweep's,
+and on a random MDP (successors uniform over all states) they hit memory at
+random, which no streaming pass pays. fraction of the gather limit = gather
+time / sweep time: what the sweep loses to everything else (the backup, Q's
+writes, the streams of x, pi_ref and the stop coefficients).
 """
 
 import argparse
@@ -24,6 +32,17 @@ def _read(a):
     total = 0.0
     for i in numba.prange(a.shape[0]):
         total += a[i]
+    return total
+
+
+@numba.njit(parallel=True, fastmath=True)
+def _gather(indptr, indices, data, V):
+    total = 0.0
+    for r in numba.prange(indptr.shape[0] - 1):
+        acc = 0.0
+        for j in range(indptr[r], indptr[r + 1]):
+            acc += data[j] * V[indices[j]]
+        total += acc
     return total
 
 
@@ -73,10 +92,14 @@ def main(argv=None):
     print(f"streaming limit, {nbytes / 1e9:.2f} GB read and written in parallel: {stream * 1e3:.1f} ms "
           f"(median {stream_med * 1e3:.1f} ms), {nbytes / stream / 1e9:.0f} GB/s; "
           f"a single-threaded numpy read of the same bytes: {single * 1e3:.1f} ms ({nbytes / single / 1e9:.0f} GB/s)")
+    gather, gather_med = spread(lambda: _gather(T.indptr, T.indices, T.data, V))
+    print(f"gather limit, the same rows' sparse product with V and nothing else: {gather * 1e3:.1f} ms "
+          f"(median {gather_med * 1e3:.1f} ms)")
     for alpha, label in ((0.1, "soft (alpha = 0.1)"), (0.0, "hard max (alpha = 0)")):
         sweep, sweep_med = spread(lambda: operators[alpha].apply(V, V_out, Q))
         print(f"{label:22s} sweep {sweep * 1e3:6.1f} ms (median {sweep_med * 1e3:6.1f}) "
-              f"| fraction of the streaming limit: {stream / sweep:.2f} (medians: {stream_med / sweep_med:.2f})")
+              f"| fraction of the streaming limit: {stream / sweep:.2f} (medians: {stream_med / sweep_med:.2f}) "
+              f"| of the gather limit: {gather / sweep:.2f} (medians: {gather_med / sweep_med:.2f})")
     if args.skip_solve:
         return
     for name, solver, kwargs in (("soft value iteration", soft_value_iteration_sparse, {}),
