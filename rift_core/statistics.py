@@ -16,16 +16,33 @@ from ._validation import check_positive_int, check_scalar
 __all__ = ["iqm", "bootstrap_ci", "stratified_bootstrap_ci", "stratified_difference_ci"]
 
 
-def iqm(values) -> float:
+def iqm(values, axis: int | None = None):
     r"""The interquartile mean: the mean of the middle 50% of ``values`` (25% trimmed from each end).
 
     With ``n`` values sorted, ``floor(n / 4)`` are dropped from each end, as
-    :func:`scipy.stats.trim_mean` does with proportion 0.25.
+    :func:`scipy.stats.trim_mean` does with proportion 0.25. With ``axis``, the
+    IQM of each slice along it (an array; the bootstrap functions pass all
+    resamples at once this way).
     """
     from scipy.stats import trim_mean
 
-    v = _check_values(values)
-    return float(trim_mean(v, 0.25))
+    if axis is None:
+        return float(trim_mean(_check_values(values), 0.25))
+    v = np.asarray(values, dtype=float)
+    if not np.isfinite(v).all():
+        raise ValueError("values has a non-finite entry, expected finite numbers")
+    return trim_mean(v, 0.25, axis=axis)
+
+
+def _per_resample(statistic, resamples: np.ndarray) -> np.ndarray:
+    """``statistic`` of each row: in one call when it takes ``axis`` (numpy reductions, :func:`iqm`)."""
+    try:
+        out = np.asarray(statistic(resamples, axis=1), dtype=float)
+        if out.shape == (resamples.shape[0],):
+            return out
+    except TypeError:
+        pass
+    return np.array([statistic(r) for r in resamples], dtype=float)
 
 
 def bootstrap_ci(values, statistic=np.mean, *, level: float = 0.95, n_boot: int = 2000,
@@ -41,8 +58,7 @@ def bootstrap_ci(values, statistic=np.mean, *, level: float = 0.95, n_boot: int 
     level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
     n_boot = check_positive_int("n_boot", n_boot)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    stats = np.array([statistic(v[i]) for i in idx])
+    stats = _per_resample(statistic, v[rng.integers(0, len(v), size=(n_boot, len(v)))])
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(statistic(v)), float(low), float(high)
 
@@ -60,10 +76,9 @@ def _check_strata(name: str, strata) -> list[np.ndarray]:
     return out
 
 
-def _stratified_resamples(strata: list[np.ndarray], n_boot: int, rng) -> list[np.ndarray]:
-    """``n_boot`` resamples, each the concatenation of every stratum resampled with replacement at its own size."""
-    draws = [v[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in strata]
-    return list(np.concatenate(draws, axis=1))
+def _stratified_resamples(strata: list[np.ndarray], n_boot: int, rng) -> np.ndarray:
+    """``(n_boot, n)``: each row the concatenation of every stratum resampled with replacement at its own size."""
+    return np.concatenate([v[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in strata], axis=1)
 
 
 def stratified_bootstrap_ci(strata, statistic=iqm, *, level: float = 0.95, n_boot: int = 2000,
@@ -81,7 +96,7 @@ def stratified_bootstrap_ci(strata, statistic=iqm, *, level: float = 0.95, n_boo
     level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
     n_boot = check_positive_int("n_boot", n_boot)
     rng = np.random.default_rng(seed)
-    stats = np.array([statistic(r) for r in _stratified_resamples(v, n_boot, rng)])
+    stats = _per_resample(statistic, _stratified_resamples(v, n_boot, rng))
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(statistic(np.concatenate(v))), float(low), float(high)
 
@@ -101,7 +116,7 @@ def stratified_difference_ci(strata_a, strata_b, statistic=iqm, *, level: float 
     n_boot = check_positive_int("n_boot", n_boot)
     rng = np.random.default_rng(seed)
     ra, rb = _stratified_resamples(a, n_boot, rng), _stratified_resamples(b, n_boot, rng)
-    stats = np.array([statistic(x) - statistic(y) for x, y in zip(ra, rb)])
+    stats = _per_resample(statistic, ra) - _per_resample(statistic, rb)
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(statistic(np.concatenate(a)) - statistic(np.concatenate(b))), float(low), float(high)
 

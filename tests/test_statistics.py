@@ -59,3 +59,16 @@ def test_the_stratified_interval_covers_the_true_mean_at_about_its_level():
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_vectorised_and_per_resample_statistics_give_the_same_interval():
+    """iqm and np.mean take ``axis`` and run on all resamples at once; a plain function runs row by row: the
+    same draws, so the same intervals."""
+    rng = np.random.default_rng(2)
+    strata = [rng.normal(size=5), rng.normal(size=6)]
+    plain_iqm = lambda v: iqm(v)  # noqa: E731  (no axis: row by row)
+    assert stratified_bootstrap_ci(strata, iqm, n_boot=300) == stratified_bootstrap_ci(strata, plain_iqm, n_boot=300)
+    assert bootstrap_ci(strata[0], np.mean, n_boot=300) == bootstrap_ci(strata[0], lambda v: float(np.mean(v)),
+                                                                        n_boot=300)
+    np.testing.assert_allclose(iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 100], [5, 1, 4, 2, 3, 0, 0, 0]]), axis=1),
+                               [4.5, 1.5])
