@@ -76,49 +76,65 @@ def _check_strata(name: str, strata) -> list[np.ndarray]:
     return out
 
 
-def _stratified_resamples(strata: list[np.ndarray], n_boot: int, rng) -> np.ndarray:
-    """``(n_boot, n)``: each row the concatenation of every stratum resampled with replacement at its own size."""
-    return np.concatenate([v[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in strata], axis=1)
+def _stratified_statistic(statistic, strata: list[np.ndarray], pool: str, n_boot: int, rng) -> tuple[float, np.ndarray]:
+    """``statistic`` of the data and of ``n_boot`` stratified resamples (each stratum resampled with replacement at
+    its own size), pooled by concatenating the strata or by averaging the per-stratum statistics."""
+    draws = [v[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in strata]
+    if pool == "concatenate":
+        return float(statistic(np.concatenate(strata))), _per_resample(statistic, np.concatenate(draws, axis=1))
+    return (float(np.mean([statistic(v) for v in strata])),
+            np.mean([_per_resample(statistic, d) for d in draws], axis=0))
 
 
-def stratified_bootstrap_ci(strata, statistic=iqm, *, level: float = 0.95, n_boot: int = 2000,
-                            seed: int = 0) -> tuple[float, float, float]:
-    r"""``(point, low, high)``: ``statistic`` of all runs pooled, with its stratified percentile-bootstrap interval.
+def _check_pool(pool: str) -> str:
+    if pool not in ("concatenate", "mean"):
+        raise ValueError(f"pool is {pool!r}, expected 'concatenate' or 'mean'")
+    return pool
+
+
+def stratified_bootstrap_ci(strata, statistic=iqm, *, pool: str = "concatenate", level: float = 0.95,
+                            n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    r"""``(point, low, high)``: ``statistic`` of the runs of all strata, with its stratified percentile-bootstrap
+    interval.
 
     ``strata`` is a sequence of 1-D arrays, the runs of each task (or cell). A
     resample draws ``n_k`` runs with replacement from stratum ``k`` of size
-    ``n_k``, for every ``k``, and applies ``statistic`` to their concatenation;
-    the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
-    over ``n_boot`` resamples. With one stratum this is :func:`bootstrap_ci`'s
-    interval (the draws differ). Default statistic: the interquartile mean.
+    ``n_k``, for every ``k``. ``pool="concatenate"`` applies ``statistic`` to
+    the concatenation (the aggregate of Agarwal et al. 2021, for scores on one
+    scale); ``pool="mean"`` averages the per-stratum statistics, so that strata
+    on different scales count equally. The interval is the ``(1 - level) / 2``
+    and ``(1 + level) / 2`` quantiles over ``n_boot`` resamples. With one
+    stratum this is :func:`bootstrap_ci`'s interval (the draws differ).
+    Default statistic: the interquartile mean.
     """
     v = _check_strata("strata", strata)
+    pool = _check_pool(pool)
     level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
     n_boot = check_positive_int("n_boot", n_boot)
-    rng = np.random.default_rng(seed)
-    stats = _per_resample(statistic, _stratified_resamples(v, n_boot, rng))
+    point, stats = _stratified_statistic(statistic, v, pool, n_boot, np.random.default_rng(seed))
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-    return float(statistic(np.concatenate(v))), float(low), float(high)
+    return point, float(low), float(high)
 
 
-def stratified_difference_ci(strata_a, strata_b, statistic=iqm, *, level: float = 0.95, n_boot: int = 2000,
-                             seed: int = 0) -> tuple[float, float, float]:
-    r"""``(point, low, high)`` of ``statistic(a) - statistic(b)`` for two methods' runs on the same strata.
+def stratified_difference_ci(strata_a, strata_b, statistic=iqm, *, pool: str = "concatenate", level: float = 0.95,
+                             n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    r"""``(point, low, high)`` of ``statistic(a) - statistic(b)`` for two methods' runs on the same strata, each
+    pooled as :func:`stratified_bootstrap_ci` pools.
 
     Each resample draws both methods' runs independently within each stratum
-    (runs of different methods are not paired), as
-    :func:`stratified_bootstrap_ci` does. Claim ``a > b`` only where ``low > 0``.
+    (runs of different methods are not paired). Claim ``a > b`` only where ``low > 0``.
     """
     a, b = _check_strata("strata_a", strata_a), _check_strata("strata_b", strata_b)
     if len(a) != len(b):
         raise ValueError(f"strata_a has {len(a)} strata and strata_b {len(b)}, expected the same strata")
+    pool = _check_pool(pool)
     level = check_scalar("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
     n_boot = check_positive_int("n_boot", n_boot)
     rng = np.random.default_rng(seed)
-    ra, rb = _stratified_resamples(a, n_boot, rng), _stratified_resamples(b, n_boot, rng)
-    stats = _per_resample(statistic, ra) - _per_resample(statistic, rb)
-    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-    return float(statistic(np.concatenate(a)) - statistic(np.concatenate(b))), float(low), float(high)
+    (pa, sa), (pb, sb) = _stratified_statistic(statistic, a, pool, n_boot, rng), _stratified_statistic(
+        statistic, b, pool, n_boot, rng)
+    low, high = np.quantile(sa - sb, [(1 - level) / 2, (1 + level) / 2])
+    return pa - pb, float(low), float(high)
 
 
 def _check_values(values) -> np.ndarray:

@@ -72,3 +72,16 @@ def test_vectorised_and_per_resample_statistics_give_the_same_interval():
                                                                         n_boot=300)
     np.testing.assert_allclose(iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 100], [5, 1, 4, 2, 3, 0, 0, 0]]), axis=1),
                                [4.5, 1.5])
+
+
+def test_pool_mean_averages_the_strata_statistics():
+    """Strata on different scales count equally with pool='mean': zeros(3) and ones(5) give 0.5 in every resample
+    (pooled by concatenation they give 0.625); and the pooled difference is the mean of the per-stratum ones."""
+    assert stratified_bootstrap_ci([np.zeros(3), np.ones(5)], np.mean, pool="mean", n_boot=200) == (0.5, 0.5, 0.5)
+    rng = np.random.default_rng(4)
+    a = [rng.normal(100, 1, 5), rng.normal(1, 0.1, 5)]
+    b = [a[0] - 10.0, a[1] - 2.0]
+    point, low, high = stratified_difference_ci(a, b, np.mean, pool="mean")
+    assert point == pytest.approx(6.0) and low < 6.0 < high
+    with pytest.raises(ValueError, match="pool is 'sum'"):
+        stratified_bootstrap_ci(a, pool="sum")
