@@ -242,3 +242,34 @@ def test_expert_value_gaps_are_zero_for_the_expert_mean_and_validated():
     assert np.isfinite(sampled).all() and np.any(sampled != 0.0)
     with pytest.raises(ValueError, match="episodes is 0"):
         expert_value_gaps(env, actor, critic, episodes=0)
+
+
+def test_the_certificate_trace_by_hand():
+    """Two episodes (length 2 stopped, length 3 not), gamma 0.5, an update at step 5 with KL 0.1, alpha 0.1 and a
+    prior with p_stop 0.5: D = 0.1 * mean(1.5, 1.75) = 0.1625; p_stop_hat = mean(0.5^1, 0) = 0.25, so the middle
+    term is (0.5 - 0.25) / 0.1 = 2.5; the bound 0.5 / 0.1 = 5. An update before any finished episode is skipped."""
+    from rift_core.neural import certificate_trace, discounted_stop_probability
+
+    episodes = [{"step": 2, "length": 2, "stops": 1}, {"step": 5, "length": 3, "stops": 0}]
+    assert discounted_stop_probability([2, 3], [1, 0], 0.5) == 0.25
+    trace = certificate_trace(episodes, [{"step": 1, "kl": 0.0}, {"step": 5, "kl": 0.1}], 0.5, 0.1, 0.5)
+    np.testing.assert_array_equal(trace.steps, [5])
+    np.testing.assert_allclose(trace.kl_cost, [0.1625])
+    np.testing.assert_allclose(trace.middle, [2.5])
+    assert trace.bound == pytest.approx(5.0)
+    assert certificate_trace(episodes, [{"step": 5, "kl": 0.1}], 0.5, 0.1, 0.5, window=1).middle[0] == 5.0  # last only
+    with pytest.raises(ValueError, match="alpha"):
+        certificate_trace(episodes, [], 0.5, 0.0, 0.5)
+    with pytest.raises(ValueError, match="p_stop_prior"):
+        certificate_trace(episodes, [], 0.5, 0.1, float("nan"))
+    with pytest.raises(ValueError, match=r"episode 1: length 0"):
+        discounted_stop_probability([2, 0], [1, 0], 0.5)
+    with pytest.raises(ValueError, match="lengths"):
+        discounted_stop_probability([], [], 0.5)
+
+
+def test_record_prior_names_an_unknown_task(tmp_path):
+    from rift_core.experiments import record_prior
+
+    with pytest.raises(ValueError, match="task is 'mars'"):
+        record_prior("mars", "good", tmp_path)

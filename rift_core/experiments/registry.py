@@ -15,7 +15,7 @@ A task's ``supervisors`` are aliases: ``--supervisor safety`` on that task means
 the registered supervisor and parameters the alias names (parameters given in
 the run spec override the alias's). A factory with a ``root`` parameter is given
 the results folder, so that it can load files stored there (the value-gap
-supervisor's expert, ``ROOT/priors/TASK/expert.expert.pt``).
+supervisor's expert, ``ROOT/priors/TASK/sac.expert.pt``).
 """
 
 from __future__ import annotations

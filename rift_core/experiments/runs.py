@@ -444,6 +444,8 @@ def record_prior(task: str, name: str, root: str | os.PathLike = DEFAULT_ROOT) -
     from ..neural import load_policy
     from ..provenance import provenance, write_results
 
+    if task not in TASKS:
+        raise ValueError(f"task is {task!r}, expected one of {sorted(TASKS)}")
     path = Path(root) / "priors" / task / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"no prior record {path}")

@@ -25,7 +25,7 @@ from .config import METHOD_NAMES, ConfigError, TrainConfig
 from .evaluation import Evaluation, evaluate
 from .imitation import (behaviour_cloning, demonstrations, expert_value_gaps, value_gap_from_expert,
                         value_gap_from_trainer)
-from .diagnostics import CriticCheck, critic_check
+from .diagnostics import CertificateTrace, CriticCheck, certificate_trace, critic_check, discounted_stop_probability
 from .losses import critic_loss, entropy_actor_loss, gaussian_kl, rift_actor_loss, soft_target
 from .policies import (GaussianPolicy, ResidualPolicy, TwinCritic, gaussian_log_prob, load_expert, load_policy,
                        prior_from_sb3, save_expert, save_policy, squashed_sample)
@@ -36,4 +36,5 @@ __all__ = ["GaussianPolicy", "ResidualPolicy", "TwinCritic", "ReplayBuffer", "Tr
            "save_expert", "load_expert", "prior_from_sb3", "behaviour_cloning", "demonstrations",
            "value_gap_from_expert", "value_gap_from_trainer", "expert_value_gaps", "gaussian_kl",
            "gaussian_log_prob", "squashed_sample", "soft_target", "critic_loss", "rift_actor_loss",
-           "entropy_actor_loss", "critic_check", "CriticCheck"]
+           "entropy_actor_loss", "critic_check", "CriticCheck", "certificate_trace", "CertificateTrace",
+           "discounted_stop_probability"]

@@ -15,6 +15,9 @@ action (far from the buffer). The rollouts run for ``horizon`` steps with no
 time limit: with stop rewards in ``[-1, 0]`` under stop semantics
 ``terminate``, the value is ``-E[gamma^T]`` for the first stop at ``T``, and
 cutting at ``horizon`` errs by at most ``gamma^horizon``.
+
+:func:`certificate_trace` estimates the three terms of the book's
+``thm-certificate`` along a training run, from what the run logs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["CriticCheck", "critic_check"]
+__all__ = ["CriticCheck", "critic_check", "discounted_stop_probability", "CertificateTrace", "certificate_trace"]
 
 
 @dataclass
@@ -130,3 +133,63 @@ def critic_check(trainer, env, states: int = 100, rollouts: int = 16, horizon: i
             out[f"mc_{tag}"].append(mc)
             out[f"mc_{tag}_se"].append(se)
     return CriticCheck(**{k: np.asarray(v) for k, v in out.items()})
+
+
+def discounted_stop_probability(lengths, stop_counts, gamma: float) -> float:
+    r"""``p_stop = E[gamma^tau; tau < inf]`` estimated from episodes under stop semantics ``terminate``: the mean of
+    ``gamma^(L - 1) 1[stopped]`` over episodes of length ``L`` (a stop ends the episode at its last step)."""
+    from .._validation import check_scalar
+
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    L, n = np.asarray(lengths, dtype=float), np.asarray(stop_counts, dtype=float)
+    if L.ndim != 1 or L.shape != n.shape or len(L) == 0:
+        raise ValueError(f"lengths {L.shape} and stop_counts {n.shape} must be non-empty 1-D arrays of one length")
+    bad = np.flatnonzero(~np.isfinite(L) | (L < 1) | ~np.isfinite(n) | (n < 0))
+    if bad.size:
+        raise ValueError(f"episode {bad[0]}: length {L[bad[0]]} and stops {n[bad[0]]}, expected a length >= 1 and "
+                         "stops >= 0")
+    return float(np.mean(gamma ** (L - 1) * (n > 0)))
+
+
+@dataclass
+class CertificateTrace:
+    """Estimates of the certificate's terms at each logged update ``steps``: ``kl_cost`` estimates ``D(pi_t)``,
+    ``middle`` estimates ``(J_I(pi_t) - J_I(pi_0)) / alpha`` and ``bound`` is ``p_stop(pi_0) / alpha``."""
+
+    steps: np.ndarray
+    kl_cost: np.ndarray
+    middle: np.ndarray
+    bound: float
+
+
+def certificate_trace(episodes, updates, gamma: float, alpha: float, p_stop_prior: float,
+                      window: int = 20) -> CertificateTrace:
+    r"""The certificate ``D(pi) <= (J_I(pi) - J_I(pi_0)) / alpha <= p_stop(pi_0) / alpha`` (the book's
+    ``thm-certificate``) estimated along a run, at each logged update ``u`` (a dict with ``step`` and ``kl``) from
+    the last ``window`` training episodes (dicts with ``step``, ``length``, ``stops``) finished by then:
+
+    - ``kl_cost = kl_u * mean((1 - gamma^L) / (1 - gamma))``: the replay-batch KL per state times the mean
+      discounted episode length;
+    - ``middle = (p_stop(pi_0) - p_stop_hat(pi_t)) / alpha``, ``p_stop_hat`` by :func:`discounted_stop_probability`
+      over those episodes;
+    - ``bound = p_stop(pi_0) / alpha``.
+
+    Updates logged before the first finished episode are skipped. These mix distributions (the replay batch is not
+    ``pi_t``'s occupancy; the episodes are those of the exploring policy): a consistency check, not a verification.
+    """
+    from .._validation import check_positive_int, check_scalar
+
+    gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
+    p0 = check_scalar("p_stop_prior", p_stop_prior, low=0.0, high=1.0)
+    window = check_positive_int("window", window)
+    steps, kl_cost, middle = [], [], []
+    for u in updates:
+        last = [e for e in episodes if e["step"] <= u["step"]][-window:]
+        if not last:
+            continue
+        L = np.array([e["length"] for e in last], dtype=float)
+        steps.append(u["step"])
+        kl_cost.append(float(u["kl"]) * float(np.mean((1 - gamma ** L) / (1 - gamma))))
+        middle.append((p0 - discounted_stop_probability(L, [e["stops"] for e in last], gamma)) / alpha)
+    return CertificateTrace(np.array(steps), np.array(kl_cost), np.array(middle), p0 / alpha)

@@ -104,4 +104,8 @@ def expert_value_gaps(env, actor, critic, episodes: int = 3, seed: int = 0, poli
     with torch.no_grad():
         best = torch.as_tensor(np.asarray(actor.predict(o.numpy(), deterministic=True)[0], np.float32))
         gaps = critic(o, best).min(0).values - critic(o, a).min(0).values
-    return gaps.numpy().astype(np.float64)
+    gaps = gaps.numpy().astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(gaps))
+    if bad.size:
+        raise FloatingPointError(f"value gap {bad[0]} is {gaps[bad[0]]}: a non-finite observation or critic value")
+    return gaps
