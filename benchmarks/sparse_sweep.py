@@ -68,17 +68,20 @@ def main(argv=None):
     parser.add_argument("--states", type=int, default=1_000_000)
     parser.add_argument("--actions", type=int, default=4)
     parser.add_argument("--successors", type=int, default=10)
+    parser.add_argument("--window", type=int, default=None,
+                        help="successors within this many states of their state (local dynamics); default: anywhere")
     parser.add_argument("--tol", type=float, default=1e-8)
     parser.add_argument("--skip-solve", action="store_true")
     args = parser.parse_args(argv)
     S, A = args.states, args.actions
     t = time.perf_counter()
-    mdp = tabular_envs.random_sparse_mdp(S, A, args.successors, gamma=0.99, seed=0)
+    mdp = tabular_envs.random_sparse_mdp(S, A, args.successors, gamma=0.99, seed=0, window=args.window)
     rng = np.random.default_rng(1)
     beta = rng.uniform(0.0, 0.1, size=(S, A))
     sup = StopSupervisor(beta)
     pi0 = np.full((S, A), 1.0 / A)
-    print(f"MDP: {S} states x {A} actions, {args.successors} successors, gamma 0.99, built in {time.perf_counter() - t:.1f} s; "
+    where = "uniform over all states" if args.window is None else f"within {args.window} states"
+    print(f"MDP: {S} states x {A} actions, {args.successors} successors {where}, gamma 0.99, built in {time.perf_counter() - t:.1f} s; "
           f"numba threads: {numba.get_num_threads()}")
     x = np.ascontiguousarray(-beta)
     V = rng.random(S)

@@ -124,3 +124,43 @@ def test_sparse_operator_is_validated_once_and_checks_its_outputs():
         SparseSoftBellman(mdp, sup, np.zeros((300, 2)), pi0, 0.3)
     with pytest.raises(ValueError, match="pi_ref"):
         SparseSoftBellman(mdp, sup, -sup.beta, pi0[:, :2], 0.3, validate_policy=False)
+
+
+def test_bicgstab_solves_a_hand_computed_system():
+    from rift_core.exact.krylov import bicgstab
+
+    # M = I - diag(0.1, 0) - [[0, 0.5], [0.5, 0]] = [[0.9, -0.5], [-0.5, 1]]; M (1, 1) = (0.4, 0.5)
+    ptr, idx, val = np.array([0, 1, 2]), np.array([1, 0], dtype=np.int32), np.array([0.5, 0.5])
+    x, iterations, residual = bicgstab(ptr, idx, val, np.array([0.1, 0.0]), np.array([0.4, 0.5]), rtol=1e-14)
+    np.testing.assert_allclose(x, [1.0, 1.0], rtol=0, atol=1e-14)
+    assert 1 <= iterations <= 2 and residual <= 1e-14  # two unknowns: Krylov is exact within two products
+
+
+def test_bicgstab_matches_a_direct_solve_and_fails_closed():
+    from rift_core.exact.krylov import bicgstab
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    K = sps.random_array((n, n), density=8 / n, rng=rng, format="csr")
+    K = sps.csr_array(K.multiply(1 / np.maximum(K.sum(axis=1), 1e-300)[:, None]))
+    diag, val, b = rng.uniform(0, 0.05, n), 0.95 * 0.99 * K.data, rng.normal(size=n)
+    x, iterations, residual = bicgstab(K.indptr, K.indices, val, diag, b, rtol=1e-12)
+    M = (sps.identity(n) - sps.diags_array(diag) - sps.csr_array((val, K.indices, K.indptr), shape=(n, n))).tocsc()
+    np.testing.assert_allclose(x, sps.linalg.spsolve(M, b), rtol=0, atol=1e-9)
+    assert 0 < iterations < 100 and residual <= 1e-12 * np.linalg.norm(b)
+    with pytest.raises(ValueError, match="b has a non-finite entry at index 7"):
+        bicgstab(K.indptr, K.indices, val, diag, np.where(np.arange(n) == 7, np.nan, b))
+    with pytest.raises(ValueError, match="column index"):
+        bicgstab(K.indptr, np.where(np.arange(K.nnz) == 0, n, K.indices), val, diag, b)
+    with pytest.raises(ValueError, match="inconsistent CSR"):
+        bicgstab(K.indptr, K.indices, val, diag[:-1], b)
+
+
+def test_random_sparse_mdp_window_keeps_successors_local():
+    S, A, w = 500, 3, 4
+    P = tabular_envs.random_sparse_mdp(S, A, 6, seed=0, window=w).transition_matrix.tocoo()
+    distance = np.abs(P.row // A - P.col)
+    assert np.minimum(distance, S - distance).max() <= w  # modulo S: state 0's window wraps to S - w
+    assert (np.minimum(distance, S - distance) == w).any()
+    with pytest.raises(ValueError, match="window"):
+        tabular_envs.random_sparse_mdp(S, A, 6, window=0)

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from .._validation import as_float_array, check_policy, check_scalar
+from .krylov import bicgstab
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
@@ -52,6 +53,11 @@ def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out,
         if alpha == 0.0:
             v = best
         else:
+            # V = best + alpha log(sum_a w e^y / sum_a w), y = (Q - best) / alpha <= 0 with y = 0 at the best
+            # action, so the sum lies in [w_best, wsum]: each exp and the log carry a relative error of an ulp or
+            # two, which the log turns into an absolute error of a few alpha ulps in V, the size of the rounding
+            # of best + ... itself (the expm1 / log1p form is no more accurate in absolute terms, and slower).
+            # Below y = -745 exp underflows to exactly 0, so the skip changes nothing.
             tot = 0.0
             wsum = 0.0
             inv_alpha = 1.0 / alpha
@@ -59,10 +65,10 @@ def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out,
                 w = weight[s, a]
                 if w > 0.0:
                     y = (Q_out[s, a] - best) * inv_alpha
-                    # below -40 the term is w (e^y - 1) = -w to double precision: skip the transcendental
-                    tot += w * (math.expm1(y) if y > -40.0 else -1.0)
+                    if y > -745.0:
+                        tot += w * math.exp(y)
                     wsum += w
-            v = best + alpha * math.log1p(tot / wsum)
+            v = best + alpha * math.log(tot / wsum)
         V_out[s] = v
         diff[s] = abs(v - V[s])
     # a NaN anywhere must reach the caller (max() alone skips it), so the solvers fail closed
@@ -169,7 +175,7 @@ class SparseSoftBellman:
         """``V^pi`` of ``x_pi - alpha KL(pi || pi_ref)`` over a compact copy of the policy's rows: ``sweeps``
         sweeps of ``V <- x_pi - alpha KL + gamma K_pi V`` from ``V`` (for a deterministic greedy policy, ``A``
         times fewer transitions than a Bellman sweep), or (``sweeps=None``) BiCGSTAB to relative residual
-        ``krylov_rtol`` from ``V`` (or from ``x_pi`` when ``V`` is None)."""
+        ``krylov_rtol`` from ``V`` (or from ``x_pi`` when ``V`` is None), with :func:`rift_core.exact.krylov.bicgstab`."""
         reward = _policy_reward(pi, self.x, self.pi_ref, self.alpha)
         ptr, idx, val, diag = _policy_rows(self.indptr, self.indices, self.data, self.cont, self.stay, pi, self.gamma)
         if sweeps is not None:
@@ -178,14 +184,8 @@ class SparseSoftBellman:
                 _evaluation_sweep(ptr, idx, val, diag, reward, V, V_new)
                 V, V_new = V_new, V
             return V
-        import scipy.sparse as sp
-        import scipy.sparse.linalg as spla
-
-        S = len(reward)
-        M = sp.identity(S, format="csr") - sp.csr_array((val, idx, ptr), shape=(S, S)) - sp.diags_array(diag)
-        V, _ = spla.bicgstab(M, reward, x0=reward if V is None else V, rtol=self.krylov_rtol, atol=0.0,
-                             maxiter=10 * S)
-        return np.ascontiguousarray(V)
+        V, _, _ = bicgstab(ptr, idx, val, diag, reward, reward if V is None else V, rtol=self.krylov_rtol)
+        return V
 
 
 def _checked_out(name: str, out, shape) -> np.ndarray:

@@ -71,18 +71,29 @@ def random_mdp(n_states: int, n_actions: int, gamma: float = 0.9, seed: int | np
 
 
 def random_sparse_mdp(n_states: int, n_actions: int, n_successors: int = 10, gamma: float = 0.99,
-                      seed: int | np.random.Generator = 0) -> FiniteMDP:
+                      seed: int | np.random.Generator = 0, window: int | None = None) -> FiniteMDP:
     r"""A large random MDP stored sparse: each ``P[s, a, :]`` has ``n_successors`` entries
     (uniformly random states, with replacement, Dirichlet(1) weights), ``r ~ U[0, 1]``,
     uniform ``rho``. Built directly in CSR form, so 10^6 states fit in memory
     (about 12 bytes per transition).
+
+    ``window``: draw each successor of ``s`` uniformly from ``s - window, ..., s + window`` (modulo
+    ``n_states``) instead of from all states: local dynamics, as in a gridworld or a discretised control
+    problem whose states are numbered along space, where a sweep's reads of ``V`` stay close together.
     """
     S = check_positive_int("n_states", n_states)
     A = check_positive_int("n_actions", n_actions)
     k = check_positive_int("n_successors", n_successors)
     rng = np.random.default_rng(seed)
     index_type = np.int32 if S < 2**31 else np.int64
-    cols = rng.integers(0, S, size=(S * A, k), dtype=index_type)
+    if window is None:
+        cols = rng.integers(0, S, size=(S * A, k), dtype=index_type)
+    else:
+        window = check_positive_int("window", window)
+        offsets = rng.integers(-window, window + 1, size=(S * A, k))
+        cols = ((np.arange(S * A) // A)[:, None] + offsets) % S
+        cols.sort(axis=1)
+        cols = cols.astype(index_type)
     w = rng.exponential(size=(S * A, k))  # normalised exponentials are Dirichlet(1)
     w /= w.sum(axis=1, keepdims=True)
     import scipy.sparse as sp

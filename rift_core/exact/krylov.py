@@ -1,0 +1,120 @@
+r"""BiCGSTAB for the discounted systems of policy evaluation, compiled and parallel.
+
+Policy evaluation solves ``M x = b`` with ``M = I - D - C``: ``C`` a sparse
+matrix in CSR form with the discount folded into its values (``gamma K_pi``,
+or its transpose for visitations) and ``D`` a diagonal (the ``truncate``
+semantics' stay-put mass ``gamma sum_a pi beta``). Every row of ``D + C`` has
+mass ``<= gamma < 1``, so ``M`` is a nonsingular M-matrix whose spectrum lies in
+the disc of radius ``gamma`` around 1: BiCGSTAB (van der Vorst, 1992) converges
+in a few dozen products where Richardson sweeps need ``log(rtol) / log(gamma)``.
+
+:func:`bicgstab` runs the whole iteration in one compiled function: each
+product with ``M`` is a parallel pass over the CSR rows that also forms the
+inner product the next step needs, so a step reads ``C`` twice and the vectors a
+few times, with no Python in between (scipy's ``bicgstab`` spends more time in
+its Python loop and vector operations than in its products at 10^5 states).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["bicgstab"]
+
+
+@numba.njit(parallel=True, cache=True)
+def _product(ptr, idx, val, diag, p, out, w):
+    """``out = (I - D - C) p``; returns ``w . out`` and ``out . out``."""
+    wo = 0.0
+    oo = 0.0
+    for s in numba.prange(p.shape[0]):
+        acc = (1.0 - diag[s]) * p[s]
+        for j in range(ptr[s], ptr[s + 1]):
+            acc -= val[j] * p[idx[j]]
+        out[s] = acc
+        wo += w[s] * acc
+        oo += acc * acc
+    return wo, oo
+
+
+@numba.njit(parallel=True, cache=True)
+def _solve(ptr, idx, val, diag, b, x, rtol, maxiter):
+    n = b.shape[0]
+    r = np.empty(n)
+    _, _ = _product(ptr, idx, val, diag, x, r, b)
+    bb = 0.0
+    rr = 0.0
+    for s in numba.prange(n):
+        r[s] = b[s] - r[s]
+        bb += b[s] * b[s]
+        rr += r[s] * r[s]
+    target = rtol * math.sqrt(bb)
+    if math.sqrt(rr) <= target:
+        return x, 0, math.sqrt(rr)
+    r_hat = r.copy()
+    p = np.zeros(n)
+    v = np.zeros(n)
+    t = np.empty(n)
+    rho, alpha, omega = 1.0, 1.0, 1.0
+    rho_new = rr  # r_hat . r with r_hat = r
+    for it in range(1, maxiter + 1):
+        if rho_new == 0.0 or omega == 0.0:
+            return x, -it, math.sqrt(rr)  # breakdown: the caller sees the residual it reached
+        beta = (rho_new / rho) * (alpha / omega)
+        for s in numba.prange(n):
+            p[s] = r[s] + beta * (p[s] - omega * v[s])
+        rhat_v, _ = _product(ptr, idx, val, diag, p, v, r_hat)
+        if rhat_v == 0.0:
+            return x, -it, math.sqrt(rr)
+        alpha = rho_new / rhat_v
+        ss = 0.0
+        for s in numba.prange(n):
+            r[s] -= alpha * v[s]  # r now holds s = r - alpha v
+            ss += r[s] * r[s]
+        if math.sqrt(ss) <= target:
+            for i in numba.prange(n):
+                x[i] += alpha * p[i]
+            return x, it, math.sqrt(ss)
+        ts, tt = _product(ptr, idx, val, diag, r, t, r)
+        omega = ts / tt
+        rho = rho_new
+        rr = 0.0
+        rho_new = 0.0
+        for s in numba.prange(n):
+            x[s] += alpha * p[s] + omega * r[s]
+            r[s] -= omega * t[s]
+            rr += r[s] * r[s]
+            rho_new += r_hat[s] * r[s]
+        if math.sqrt(rr) <= target:
+            return x, it, math.sqrt(rr)
+    return x, maxiter, math.sqrt(rr)
+
+
+def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int | None = None):
+    r"""Solve ``(I - D - C) x = b`` by BiCGSTAB to ``||b - M x||_2 <= rtol ||b||_2``.
+
+    ``C`` is the CSR matrix ``(val, idx, ptr)`` of shape ``(n, n)`` and ``D = diag(diag)``; ``x0`` is the start
+    (default ``b``). Returns ``(x, iterations, residual_norm)``; ``iterations`` is negative when the method broke
+    down at that step (``x`` is then the last iterate) and equals ``maxiter`` (default ``10 n``, at least 1,000)
+    when it ran out. The callers hold a certified stopping rule of their own and use this only to get close
+    fast, so neither case raises here; a non-finite input does.
+    """
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    n = b.shape[0]
+    if not (len(ptr) == n + 1 and len(idx) == len(val) == ptr[-1] and len(diag) == n):
+        raise ValueError(f"inconsistent CSR system: {n} unknowns, ptr of length {len(ptr)}, idx {len(idx)}, "
+                         f"val {len(val)}, diag {len(diag)}")
+    if len(idx) and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"a column index lies outside [0, {n})")
+    x = b.copy() if x0 is None else np.array(x0, dtype=np.float64)
+    if x.shape != (n,):
+        raise ValueError(f"x0 has shape {x.shape}, expected ({n},)")
+    for name, a in (("b", b), ("x0", x), ("val", val), ("diag", diag)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} has a non-finite entry at index {int(np.flatnonzero(~np.isfinite(a))[0])}")
+    maxiter = max(1000, 10 * n) if maxiter is None else int(maxiter)
+    return _solve(np.asarray(ptr), np.asarray(idx), np.ascontiguousarray(val, dtype=np.float64),
+                  np.ascontiguousarray(diag, dtype=np.float64), b, x, float(rtol), maxiter)
