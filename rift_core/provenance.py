@@ -115,6 +115,12 @@ def write_results(path: str | os.PathLike, payload: dict) -> Path:
 
 
 def read_results(path: str | os.PathLike) -> dict:
-    """Load a results file written by :func:`write_results`."""
+    """Load a results file written by :func:`write_results`, or the same file compressed by ``gzip -n``
+    (a name ending in ``.gz``: large stored runs are kept so, losslessly)."""
+    if str(path).endswith(".gz"):
+        import gzip
+
+        with gzip.open(path, "rt") as f:
+            return json.load(f)
     with open(path) as f:
         return json.load(f)

@@ -192,6 +192,16 @@ def test_grid_sweep_and_load_runs(root):
     sweep(specs[:3], root)
     df = load_runs(root)
     assert len(df) == 3 and {"task_return", "stops_per_1000_steps", "method", "seed", "git_commit"} <= set(df.columns)
+    # a stored run compressed by gzip -n is the same run: loaded alike, and a sweep does not make it again
+    import gzip
+
+    path = root / "runs" / f"{specs[0].name}.json"
+    path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes(), mtime=0))
+    path.unlink()
+    again = load_runs(root)
+    assert list(again.name) == list(df.name) and again.drop(columns="episodes").equals(df.drop(columns="episodes"))
+    assert list(again.episodes) == list(df.episodes)
+    assert sweep(specs[:3], root) is not None and not path.exists()
 
 
 def test_critic_optimism_command_smoke(capsys):

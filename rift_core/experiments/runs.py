@@ -8,6 +8,7 @@ Layout of a results root (default ``rift_results/``)::
                                 a ``--source sac`` prior with its critic (rift_core.neural.save_expert): the
                                 expert of the task's value-gap supervisor
     runs/<run name>.json        a finished run: spec, training episodes, update statistics, evaluation, provenance
+                                (or <run name>.json.gz, the same file compressed by gzip -n: the loaders read both)
     runs/<run name>.pt          its final policy (rift_core.neural.save_policy), for the methods that learn one
     checkpoints/<run name>.pt   the last checkpoint of an unfinished run (removed when it finishes)
     logs/<run name>/            progress.csv (and TensorBoard files when tensorboard is installed)
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..neural.config import ConfigError, TrainConfig
+from ..provenance import read_results
 from .registry import TASKS, make_env, resolve_supervisor
 
 __all__ = ["RunSpec", "PriorSpec", "run", "train_prior", "record_prior", "sweep", "grid", "load_runs", "load_prior", "finished_result",
@@ -180,9 +182,11 @@ def finished_result(path: Path, spec: RunSpec) -> dict | None:
     """The result at ``path`` if it parses and was made for exactly ``spec``; else ``None`` (with a warning
     naming the file when it exists but cannot be read)."""
     if not path.exists():
-        return None
+        path = path.with_name(path.name + ".gz")  # a stored run may be kept compressed (gzip -n NAME.json)
+        if not path.exists():
+            return None
     try:
-        result = json.loads(path.read_text())
+        result = read_results(path)
         same = result["spec"] == spec.to_dict()
     except (ValueError, KeyError, TypeError) as e:
         warnings.warn(f"{path}: unreadable result ({type(e).__name__}: {e}); the run will be made again", stacklevel=2)
@@ -466,16 +470,17 @@ def load_runs(root: str | os.PathLike = DEFAULT_ROOT):
     import pandas as pd
 
     rows = []
-    for path in sorted((Path(root) / "runs").glob("*.json")):
+    runs = Path(root) / "runs"
+    for path in sorted([*runs.glob("*.json"), *runs.glob("*.json.gz")]):
         try:
-            r = json.loads(path.read_text())
+            r = read_results(path)
             spec = dict(r["spec"])
         except (ValueError, KeyError) as e:
             warnings.warn(f"{path}: unreadable result skipped ({type(e).__name__}: {e})", stacklevel=2)
             continue
         cfg = spec.pop("config")
         ev = {k: v for k, v in r["eval"].items() if not isinstance(v, list)}
-        rows.append({"name": r.get("name", path.stem), **spec, **cfg, **ev,
+        rows.append({"name": r.get("name", path.name.removesuffix(".gz").removesuffix(".json")), **spec, **cfg, **ev,
                      "git_commit": r["provenance"].get("git_commit"), "git_dirty": r["provenance"].get("git_dirty"),
                      "date": r["provenance"].get("date"), "episodes": r["episodes"], "updates": r["updates"],
                      "eval_task_returns": r["eval"]["task_returns"], "eval_stop_counts": r["eval"]["stop_counts"],
