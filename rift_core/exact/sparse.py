@@ -75,26 +75,26 @@ def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out,
     return np.nan if np.isnan(diff).any() else diff.max()
 
 
-@numba.njit(cache=True)
-def _policy_rows(indptr, indices, data, cont, stay, pi, gamma):
-    """The rows of gamma K_pi as one compact CSR (coefficients gamma pi(a|s) (1 - beta) P folded
-    in), plus the diagonal gamma sum_a pi beta of ``truncate``: evaluation sweeps then stream
-    only the policy's rows, in order."""
+@numba.njit(parallel=True, cache=True)
+def _policy_row_lengths(indptr, pi):
     S, A = pi.shape
     counts = np.zeros(S + 1, dtype=np.int64)
-    for s in range(S):
+    for s in numba.prange(S):
         n = 0
         for a in range(A):
             if pi[s, a] != 0.0:
                 r = s * A + a
                 n += indptr[r + 1] - indptr[r]
         counts[s + 1] = n
-    out_ptr = np.cumsum(counts)
-    out_idx = np.empty(out_ptr[S], dtype=indices.dtype)
-    out_val = np.empty(out_ptr[S])
-    diag = np.zeros(S)
-    for s in range(S):
+    return counts
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_policy_rows(indptr, indices, data, cont, stay, pi, gamma, out_ptr, out_idx, out_val, diag):
+    S, A = pi.shape
+    for s in numba.prange(S):
         k = out_ptr[s]
+        d = 0.0
         for a in range(A):
             p = pi[s, a]
             if p != 0.0:
@@ -104,7 +104,20 @@ def _policy_rows(indptr, indices, data, cont, stay, pi, gamma):
                     out_idx[k] = indices[j]
                     out_val[k] = c * data[j]
                     k += 1
-                diag[s] += gamma * p * stay[s, a]
+                d += gamma * p * stay[s, a]
+        diag[s] = d
+
+
+def _policy_rows(indptr, indices, data, cont, stay, pi, gamma):
+    """The rows of gamma K_pi as one compact CSR (coefficients gamma pi(a|s) (1 - beta) P folded
+    in), plus the diagonal gamma sum_a pi beta of ``truncate``: evaluation sweeps then stream
+    only the policy's rows, in order. Column indices are int32 when the states allow it (a third
+    fewer bytes per product than int64)."""
+    S = pi.shape[0]
+    out_ptr = np.cumsum(_policy_row_lengths(indptr, pi))
+    out_idx = np.empty(out_ptr[S], dtype=np.int32 if S < 2**31 else np.int64)
+    out_val, diag = np.empty(out_ptr[S]), np.empty(S)
+    _fill_policy_rows(indptr, indices, data, cont, stay, pi, gamma, out_ptr, out_idx, out_val, diag)
     return out_ptr, out_idx, out_val, diag
 
 
