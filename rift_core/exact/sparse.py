@@ -139,7 +139,10 @@ def _arrays(mdp: FiniteMDP, supervisor: StopSupervisor):
         P2 = sp.csr_array(P2)
     beta = supervisor.beta
     stay = beta if supervisor.semantics == "truncate" else np.zeros_like(beta)
-    return P2.indptr, P2.indices, P2.data, np.ascontiguousarray(1.0 - beta), np.ascontiguousarray(stay)
+    # a sweep streams the column indices once per transition: int32 (when the states allow it) reads a sixth
+    # fewer bytes than int64, which scipy uses whenever the row pointers need it
+    indices = P2.indices if P2.indices.dtype == np.int32 or mdp.n_states >= 2**31 else P2.indices.astype(np.int32)
+    return P2.indptr, indices, P2.data, np.ascontiguousarray(1.0 - beta), np.ascontiguousarray(stay)
 
 
 class SparseSoftBellman:
