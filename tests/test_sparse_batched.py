@@ -164,3 +164,16 @@ def test_random_sparse_mdp_window_keeps_successors_local():
     assert (np.minimum(distance, S - distance) == w).any()
     with pytest.raises(ValueError, match="window"):
         tabular_envs.random_sparse_mdp(S, A, 6, window=0)
+
+
+def test_inexact_evaluations_keep_the_certified_answer():
+    mdp = tabular_envs.random_sparse_mdp(3000, 3, 6, gamma=0.99, seed=4)
+    sup = StopSupervisor(np.random.default_rng(5).uniform(0, 0.1, (3000, 3)))
+    pi0 = np.full((3000, 3), 1 / 3)
+    for alpha in (0.0, 0.1):
+        exact = policy_iteration_sparse(mdp, sup, sup.task_reward(mdp), pi0, alpha, tol=1e-9)
+        inexact = policy_iteration_sparse(mdp, sup, sup.task_reward(mdp), pi0, alpha, tol=1e-9, forcing=1e-3)
+        assert exact.error_bound <= 1e-9 and inexact.error_bound <= 1e-9
+        assert np.abs(exact.V - inexact.V).max() <= 2e-9
+    with pytest.raises(ValueError, match="forcing"):
+        policy_iteration_sparse(mdp, sup, sup.task_reward(mdp), pi0, 0.1, forcing=-1.0)

@@ -41,7 +41,7 @@ def _product(ptr, idx, val, diag, p, out, w):
 
 
 @numba.njit(parallel=True, cache=True)
-def _solve(ptr, idx, val, diag, b, x, rtol, maxiter):
+def _solve(ptr, idx, val, diag, b, x, rtol, reduction, maxiter):
     n = b.shape[0]
     r = np.empty(n)
     _, _ = _product(ptr, idx, val, diag, x, r, b)
@@ -51,7 +51,7 @@ def _solve(ptr, idx, val, diag, b, x, rtol, maxiter):
         r[s] = b[s] - r[s]
         bb += b[s] * b[s]
         rr += r[s] * r[s]
-    target = rtol * math.sqrt(bb)
+    target = min(rtol * math.sqrt(bb), reduction * math.sqrt(rr))
     if math.sqrt(rr) <= target:
         return x, 0, math.sqrt(rr)
     r_hat = r.copy()
@@ -93,8 +93,12 @@ def _solve(ptr, idx, val, diag, b, x, rtol, maxiter):
     return x, maxiter, math.sqrt(rr)
 
 
-def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int | None = None):
-    r"""Solve ``(I - D - C) x = b`` by BiCGSTAB to ``||b - M x||_2 <= rtol ||b||_2``.
+def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int | None = None,
+             reduction: float = 1.0):
+    r"""Solve ``(I - D - C) x = b`` by BiCGSTAB to ``||b - M x||_2 <= min(rtol ||b||_2, reduction ||b - M x0||_2)``.
+
+    ``reduction < 1`` makes a loose solve still improve on its start (an inexact Newton step that does nothing
+    would stall the outer iteration).
 
     ``C`` is the CSR matrix ``(val, idx, ptr)`` of shape ``(n, n)`` and ``D = diag(diag)``; ``x0`` is the start
     (default ``b``). Returns ``(x, iterations, residual_norm)``; ``iterations`` is negative when the method broke
@@ -117,4 +121,4 @@ def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int 
             raise ValueError(f"{name} has a non-finite entry at index {int(np.flatnonzero(~np.isfinite(a))[0])}")
     maxiter = max(1000, 10 * n) if maxiter is None else int(maxiter)
     return _solve(np.asarray(ptr), np.asarray(idx), np.ascontiguousarray(val, dtype=np.float64),
-                  np.ascontiguousarray(diag, dtype=np.float64), b, x, float(rtol), maxiter)
+                  np.ascontiguousarray(diag, dtype=np.float64), b, x, float(rtol), float(reduction), maxiter)
