@@ -29,8 +29,12 @@ def iqm(values, axis: int | None = None):
     if axis is None:
         return float(trim_mean(_check_values(values), 0.25))
     v = np.asarray(values, dtype=float)
-    if not np.isfinite(v).all():
-        raise ValueError("values has a non-finite entry, expected finite numbers")
+    bad = np.argwhere(~np.isfinite(v))
+    if len(bad):
+        raise ValueError(f"values has a non-finite entry at index {tuple(int(i) for i in bad[0])}, "
+                         "expected finite numbers")
+    if v.size == 0:
+        raise ValueError("values is empty")
     return trim_mean(v, 0.25, axis=axis)
 
 

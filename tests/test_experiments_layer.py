@@ -202,6 +202,10 @@ def test_grid_sweep_and_load_runs(root):
     assert list(again.name) == list(df.name) and again.drop(columns="episodes").equals(df.drop(columns="episodes"))
     assert list(again.episodes) == list(df.episodes)
     assert sweep(specs[:3], root) is not None and not path.exists()
+    gz = path.with_name(path.name + ".gz")
+    gz.write_bytes(gz.read_bytes()[:40])  # a damaged archive: skipped with a warning naming it, never a crash
+    with pytest.warns(UserWarning, match=f"{gz.name}: unreadable result skipped"):
+        assert len(load_runs(root)) == 2
 
 
 def test_critic_optimism_command_smoke(capsys):

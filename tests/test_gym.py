@@ -266,6 +266,8 @@ def test_the_certificate_trace_by_hand():
         discounted_stop_probability([2, 0], [1, 0], 0.5)
     with pytest.raises(ValueError, match="lengths"):
         discounted_stop_probability([], [], 0.5)
+    with pytest.raises(ValueError, match=r"updates\[1\]\['kl'\] is nan"):
+        certificate_trace(episodes, [{"step": 2, "kl": 0.1}, {"step": 5, "kl": float("nan")}], 0.5, 0.1, 0.5)
 
 
 def test_record_prior_names_an_unknown_task(tmp_path):

@@ -154,6 +154,14 @@ def test_bicgstab_matches_a_direct_solve_and_fails_closed():
         bicgstab(K.indptr, np.where(np.arange(K.nnz) == 0, n, K.indices), val, diag, b)
     with pytest.raises(ValueError, match="inconsistent CSR"):
         bicgstab(K.indptr, K.indices, val, diag[:-1], b)
+    bad_ptr = K.indptr.copy()
+    bad_ptr[5] = bad_ptr[7] + 1  # rows 4 and 5 would read past row 6's entries
+    with pytest.raises(ValueError, match="ptr must start at 0 and never decrease"):
+        bicgstab(bad_ptr, K.indices, val, diag, b)
+    for kwargs, name in (({"rtol": float("nan")}, "rtol"), ({"rtol": 0.0}, "rtol"), ({"reduction": 0.0}, "reduction"),
+                         ({"maxiter": 0}, "maxiter")):
+        with pytest.raises(ValueError, match=name):  # a NaN tolerance would otherwise run maxiter steps
+            bicgstab(K.indptr, K.indices, val, diag, b, **kwargs)
 
 
 def test_random_sparse_mdp_window_keeps_successors_local():

@@ -72,6 +72,8 @@ def test_vectorised_and_per_resample_statistics_give_the_same_interval():
                                                                         n_boot=300)
     np.testing.assert_allclose(iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 100], [5, 1, 4, 2, 3, 0, 0, 0]]), axis=1),
                                [4.5, 1.5])
+    with pytest.raises(ValueError, match=r"non-finite entry at index \(1, 2\)"):
+        iqm(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]]), axis=1)
 
 
 def test_pool_mean_averages_the_strata_statistics():

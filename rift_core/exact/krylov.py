@@ -22,6 +22,8 @@ import math
 import numba
 import numpy as np
 
+from .._validation import check_positive_int, check_scalar
+
 __all__ = ["bicgstab"]
 
 
@@ -104,21 +106,31 @@ def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int 
     (default ``b``). Returns ``(x, iterations, residual_norm)``; ``iterations`` is negative when the method broke
     down at that step (``x`` is then the last iterate) and equals ``maxiter`` (default ``10 n``, at least 1,000)
     when it ran out. The callers hold a certified stopping rule of their own and use this only to get close
-    fast, so neither case raises here; a non-finite input does.
+    fast, so neither case raises here. A non-finite input, an index out of range or a bad tolerance does, naming the
+    argument.
     """
     b = np.ascontiguousarray(b, dtype=np.float64)
     n = b.shape[0]
-    if not (len(ptr) == n + 1 and len(idx) == len(val) == ptr[-1] and len(diag) == n):
+    ptr, idx = np.asarray(ptr), np.asarray(idx)
+    if not (b.ndim == 1 and len(ptr) == n + 1 and len(idx) == len(val) == ptr[-1] and len(diag) == n):
         raise ValueError(f"inconsistent CSR system: {n} unknowns, ptr of length {len(ptr)}, idx {len(idx)}, "
                          f"val {len(val)}, diag {len(diag)}")
+    # the compiled loops trust the row pointers and column indices: one out of range would read out of bounds
+    steps = np.diff(ptr)
+    if ptr[0] != 0 or (steps < 0).any():
+        raise ValueError(f"ptr must start at 0 and never decrease (ptr[0] = {ptr[0]}, "
+                         f"first decrease at row {int(np.argmax(steps < 0)) if (steps < 0).any() else None})")
     if len(idx) and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"a column index lies outside [0, {n})")
+        raise ValueError(f"idx has a column index outside [0, {n}) at position "
+                         f"{int(np.flatnonzero((idx < 0) | (idx >= n))[0])}")
+    rtol = check_scalar("rtol", rtol, low=0.0, low_open=True)
+    reduction = check_scalar("reduction", reduction, low=0.0, high=1.0, low_open=True)
     x = b.copy() if x0 is None else np.array(x0, dtype=np.float64)
     if x.shape != (n,):
         raise ValueError(f"x0 has shape {x.shape}, expected ({n},)")
     for name, a in (("b", b), ("x0", x), ("val", val), ("diag", diag)):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} has a non-finite entry at index {int(np.flatnonzero(~np.isfinite(a))[0])}")
-    maxiter = max(1000, 10 * n) if maxiter is None else int(maxiter)
-    return _solve(np.asarray(ptr), np.asarray(idx), np.ascontiguousarray(val, dtype=np.float64),
-                  np.ascontiguousarray(diag, dtype=np.float64), b, x, float(rtol), float(reduction), maxiter)
+    maxiter = max(1000, 10 * n) if maxiter is None else check_positive_int("maxiter", maxiter)
+    return _solve(ptr, idx, np.ascontiguousarray(val, dtype=np.float64),
+                  np.ascontiguousarray(diag, dtype=np.float64), b, x, rtol, reduction, maxiter)

@@ -188,7 +188,7 @@ def finished_result(path: Path, spec: RunSpec) -> dict | None:
     try:
         result = read_results(path)
         same = result["spec"] == spec.to_dict()
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, OSError, EOFError) as e:  # OSError, EOFError: a damaged .gz
         warnings.warn(f"{path}: unreadable result ({type(e).__name__}: {e}); the run will be made again", stacklevel=2)
         return None
     return result if same else None
@@ -475,7 +475,7 @@ def load_runs(root: str | os.PathLike = DEFAULT_ROOT):
         try:
             r = read_results(path)
             spec = dict(r["spec"])
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, OSError, EOFError) as e:
             warnings.warn(f"{path}: unreadable result skipped ({type(e).__name__}: {e})", stacklevel=2)
             continue
         cfg = spec.pop("config")

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._validation import check_positive_int, check_scalar
+
 __all__ = ["CriticCheck", "critic_check", "discounted_stop_probability", "CertificateTrace", "certificate_trace"]
 
 
@@ -138,8 +140,6 @@ def critic_check(trainer, env, states: int = 100, rollouts: int = 16, horizon: i
 def discounted_stop_probability(lengths, stop_counts, gamma: float) -> float:
     r"""``p_stop = E[gamma^tau; tau < inf]`` estimated from episodes under stop semantics ``terminate``: the mean of
     ``gamma^(L - 1) 1[stopped]`` over episodes of length ``L`` (a stop ends the episode at its last step)."""
-    from .._validation import check_scalar
-
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     L, n = np.asarray(lengths, dtype=float), np.asarray(stop_counts, dtype=float)
     if L.ndim != 1 or L.shape != n.shape or len(L) == 0:
@@ -177,14 +177,14 @@ def certificate_trace(episodes, updates, gamma: float, alpha: float, p_stop_prio
     Updates logged before the first finished episode are skipped. These mix distributions (the replay batch is not
     ``pi_t``'s occupancy; the episodes are those of the exploring policy): a consistency check, not a verification.
     """
-    from .._validation import check_positive_int, check_scalar
-
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0, high_open=True)
     alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
     p0 = check_scalar("p_stop_prior", p_stop_prior, low=0.0, high=1.0)
     window = check_positive_int("window", window)
     steps, kl_cost, middle = [], [], []
-    for u in updates:
+    for k, u in enumerate(updates):
+        if not np.isfinite(float(u["kl"])):
+            raise ValueError(f"updates[{k}]['kl'] is {u['kl']}, expected a finite number")
         last = [e for e in episodes if e["step"] <= u["step"]][-window:]
         if not last:
             continue
