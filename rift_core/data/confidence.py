@@ -44,7 +44,7 @@ from .sampling import EStopData, check_estop_data
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
            "robust_policy_value", "RobustSoftBellman", "robust_soft_value_iteration", "certified_policy_iteration", "monte_carlo_upper", "Certificate", "certify",
-           "epsilon_bound"]
+           "epsilon_bound", "l1_radius"]
 
 
 def _check_delta(delta) -> float:

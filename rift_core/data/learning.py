@@ -199,7 +199,7 @@ def fitted_soft_q_iteration(data: EStopData, pi_ref, alpha: float, gamma: float,
 
 
 class SpibbSoftBellman:
-    r"""The SPIBB soft Bellman operator of e-stop data, for :func:`~rift_core.exact.rift.operator_iteration`:
+    r"""The SPIBB soft Bellman operator of e-stop data, for :func:`~rift_core.exact.rift.operator_iteration`::
 
         Q(s, a) = r_hat(s, a) + sum_i [i is a row of (s, a)] gamma (1 - terminal_i) V(s'_i) / n(s, a),
         (T V)(s) = the soft maximisation of Q that keeps pi_ref on the pairs seen fewer than ``threshold`` times

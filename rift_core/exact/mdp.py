@@ -59,7 +59,7 @@ class FiniteMDP:
         Transition probabilities, either a dense array of shape ``(S, A, S)`` or
         a ``scipy.sparse`` matrix of shape ``(S * A, S)`` whose row ``s * A + a``
         is ``P[s, a, :]``. Entries lie in [0, 1] and each row sums to 1 within
-        :data:`rift_core._validation.ROW_SUM_TOL`.
+        ``ROW_SUM_TOL = 1e-8``.
     r
         Task reward ``r[s, a]``, finite. Hidden from every learner; used only to
         evaluate and to build supervisors that know the task.

@@ -168,7 +168,7 @@ def policy_activations(policy, obs: torch.Tensor, prior_out: tuple[torch.Tensor,
 
 def policy_backward(policy, hs: list[torch.Tensor], d_mu: torch.Tensor, d_log_std: torch.Tensor,
                     log_std_unclamped: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    r"""Gradients (float32) of the policy's trainable parameters, in :meth:`nn.Module.parameters` order of its
+    r"""Gradients (float32) of the policy's trainable parameters, in :meth:`torch.nn.Module.parameters` order of its
     linear layers, from ``dL/dmu``, ``dL/dlog sigma`` and the activations ``hs`` of :func:`policy_activations`. The clamp passes gradient where
     ``low <= log sigma <= high`` (as ``torch.clamp`` does)."""
     trunk, activation, heads = _layers(policy)

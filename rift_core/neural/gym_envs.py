@@ -24,7 +24,7 @@ from gymnasium import spaces
 
 __all__ = ["PointNavEnv", "PointNavVectorEnv", "OBSTACLES"]
 
-#: Default obstacles: (centre x, centre y, radius). The first two sit 0.26 from the start-goal
+#: The default obstacles, one row (centre x, centre y, radius) each. The first two sit 0.26 from the start-goal
 #: diagonal with radius 0.2, so the straight route passes 0.06 from each: allowed, but inside a
 #: safety margin of 0.1. The third blocks a wide detour.
 OBSTACLES = np.array([[-0.216, -0.584, 0.2], [0.216, 0.584, 0.2], [-0.6, 0.3, 0.2]])

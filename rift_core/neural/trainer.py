@@ -60,6 +60,8 @@ CHECKPOINT_FORMAT = "rift_core.checkpoint/1"
 class Method:
     """One row of the method table.
 
+    Attributes
+    ----------
     actor: ``residual`` (prior + zero-initialised residual), ``copy`` (a trainable copy of the prior),
         ``fresh`` (a new Gaussian policy) or ``prior`` (the frozen prior itself).
     regulariser: ``kl`` (KL to the prior), ``entropy`` (SAC's entropy bonus) or ``none``.
@@ -82,6 +84,8 @@ class Method:
         return self.actor in ("residual", "copy", "prior")
 
 
+#: Every method the trainer runs, by name (the method table). RIFT is a residual actor with a KL to the prior,
+#: trained on the stop reward; each baseline changes one or two of its columns.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("prior", actor="prior", regulariser="none", reward="stop", learns="none"),
     Method("rift", actor="residual", regulariser="kl", reward="stop", learns="actor_critic"),
@@ -467,6 +471,8 @@ class Trainer:
               progress_bar: bool = False) -> "Trainer":
         """Train for ``steps`` more environment steps (default: until ``total_steps``).
 
+        Parameters
+        ----------
         callback: ``callback(trainer)`` every ``callback_every`` steps (evaluation, custom checkpoints);
             returning ``False`` stops training.
         checkpoint: a path; the full state is saved there at the first episode end after every

@@ -1,0 +1,123 @@
+"""Sphinx helpers for the book's API reference (``book/api``).
+
+Cross-references to re-exported names. The API reference documents each object once, where it is defined
+(``rift_core.neural.trainer.Trainer``), while docstrings and chapters name it
+where users import it (``rift_core.neural.Trainer``, ``rift_core.solve_rift``).
+On a Python reference that Sphinx cannot resolve, this imports the name (relative
+names are tried in the referring module first) and, if the object is a function,
+class or module defined in ``rift_core``, links to its canonical name instead.
+
+Compact fields. ``rift_core``'s numpy-style sections write a field as
+``name: description`` (or ``a, b: description`` for several), where numpydoc
+reads ``name : type``. Before napoleon parses a docstring, such a line in a
+``Parameters``, ``Attributes``, ``Returns`` or ``Raises`` section is rewritten
+as ``name`` with its description indented below, so that the description is
+not taken for a type.
+"""
+
+import importlib
+import re
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def _import(dotted):
+    """The object at a dotted path, or None."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _canonical(obj):
+    if getattr(obj, "__spec__", None) is not None and hasattr(obj, "__path__") or type(obj).__name__ == "module":
+        return obj.__name__
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if module and qualname and module.startswith("rift_core"):
+        return f"{module}.{qualname}"
+    return None
+
+
+def resolve(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip(".~")
+    candidates = [target]
+    for context in (node.get("py:class"), node.get("py:module")):
+        if context:
+            candidates.insert(0, f"{context}.{target}")
+    domain = env.get_domain("py")
+    for candidate in candidates:
+        if not candidate.startswith("rift_core"):
+            continue
+        obj = _import(candidate)
+        canonical = _canonical(obj) if obj is not None else None
+        if obj is not None and canonical is None:  # a constant: find where it is documented by identity
+            last = "." + candidate.rsplit(".", 1)[-1]
+            canonical = next((name for name in domain.objects if name.endswith(last) and _import(name) is obj), None)
+        if canonical and canonical != node["reftarget"]:
+            new = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode)
+            if new is None and node["reftype"] != "obj":
+                new = domain.resolve_xref(env, node["refdoc"], app.builder, "obj", canonical, node, contnode)
+            if new is not None:
+                return new
+    return None
+
+
+_SECTIONS = {"Parameters", "Attributes", "Other Parameters", "Keyword Arguments"}
+_NAMES = r"\*{0,2}[A-Za-z_][\w.]*(?:, \*{0,2}[A-Za-z_][\w.]*)*"
+_COMPACT = re.compile(rf"^(\s*)({_NAMES}):(?!:)\s+(\S.*)$")
+_NAMES_ONLY = re.compile(rf"^(\s*)({_NAMES})\s*$")
+
+
+def compact_fields(app, what, name, obj, options, lines):
+    """Rewrite the field lines of numpy-style sections in place (see the module docstring).
+
+    ``name: text`` becomes ``name`` with ``text`` indented below it; in an ``Attributes`` section (rendered as
+    ``:ivar:`` fields, one name each) a field naming several attributes, ``a, b``, is repeated for each.
+    """
+    section, out, i = None, [], 0
+    while i < len(lines):
+        line = lines[i]
+        if i + 1 < len(lines) and line.strip() and set(lines[i + 1].strip()) == {"-"}:
+            section = line.strip()
+            out += [line, lines[i + 1]]
+            i += 2
+            continue
+        m = _COMPACT.match(line) if section in _SECTIONS else None
+        if m and not line.rstrip().endswith("::"):
+            indent, names, body = m.group(1), m.group(2), [f"{m.group(1)}    {m.group(3)}"]
+        else:
+            m = _NAMES_ONLY.match(line) if section == "Attributes" and "," in line else None
+            if not m:
+                out.append(line)
+                i += 1
+                continue
+            indent, names, body = m.group(1), m.group(2), []
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > len(indent)):
+            if not lines[i].strip() and (i + 1 == len(lines) or len(lines[i + 1]) - len(lines[i + 1].lstrip())
+                                         <= len(indent)):
+                break
+            body.append(lines[i])
+            i += 1
+        for field in (names.split(", ") if section == "Attributes" else [names]):
+            out += [f"{indent}{field}", *body]
+    lines[:] = out
+
+
+def setup(app):
+    app.connect("missing-reference", resolve)
+    app.connect("autodoc-process-docstring", compact_fields, priority=100)  # before napoleon (500)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
