@@ -13,6 +13,16 @@ reads ``name : type``. Before napoleon parses a docstring, such a line in a
 ``Parameters``, ``Attributes``, ``Returns`` or ``Raises`` section is rewritten
 as ``name`` with its description indented below, so that the description is
 not taken for a type.
+
+Proof anchors. sphinx-proof gives every proof the HTML id ``proof``; each proof
+gets ``proof-LABEL`` instead, ``LABEL`` that of the result it follows, so that
+a proof can be linked (and the body of each result, also ``proof-content`` for
+all, gets ``LABEL-content``).
+
+Book labels. Docstrings cite the book's results by label, as ``thm-residual-form``;
+in the rendered API reference each such label becomes a link to the result (and
+``the book's ``chapter-label```` a link to the chapter), so that a reference
+to a label that does not exist fails the build.
 """
 
 import importlib
@@ -117,7 +127,44 @@ def compact_fields(app, what, name, obj, options, lines):
     lines[:] = out
 
 
+_RESULT = re.compile(r"``((?:thm|lem|prop|cor|def)-[a-z0-9-]+)``")
+_CHAPTER = re.compile(r"(the book's )``([a-z0-9-]+)``")
+
+
+def book_labels(app, what, name, obj, options, lines):
+    """Turn the book's labels cited in a docstring into cross-references (see the module docstring)."""
+    for i, line in enumerate(lines):
+        line = _RESULT.sub(r":prf:ref:`\1`", line)
+        lines[i] = _CHAPTER.sub(r"\1:ref:`\2`", line)
+
+
+_RESULT_ID = re.compile(r"^(?:thm|lem|prop|cor|def)-")
+
+
+def proof_anchors(app, doctree):
+    """Give each proof a unique id after the result it proves (see the module docstring)."""
+    from docutils import nodes
+
+    last, seen, contents = None, set(), 0
+    for node in doctree.findall(nodes.Element):
+        ids = node.get("ids", [])
+        result_ids = [i for i in ids if _RESULT_ID.match(i)]
+        if result_ids:
+            last = result_ids[0]
+        elif "proof-content" in ids:  # the body of every result has this id too
+            contents += 1
+            node["ids"] = [f"{last or contents}-content" if i == "proof-content" else i for i in ids]
+        elif "proof" in node.get("classes", []) and "proof" in ids:
+            new = f"proof-{last}" if last and f"proof-{last}" not in seen else f"proof-{len(seen) + 1}"
+            seen.add(new)
+            node["ids"] = [new if i == "proof" else i for i in node["ids"]]
+            doctree.ids.pop("proof", None)
+            doctree.ids[new] = node
+
+
 def setup(app):
+    app.connect("doctree-read", proof_anchors)
+    app.connect("autodoc-process-docstring", book_labels, priority=90)
     app.connect("missing-reference", resolve)
     app.connect("autodoc-process-docstring", compact_fields, priority=100)  # before napoleon (500)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
