@@ -19,6 +19,11 @@ gets ``proof-LABEL`` instead, ``LABEL`` that of the result it follows, so that
 a proof can be linked (and the body of each result, also ``proof-content`` for
 all, gets ``LABEL-content``).
 
+Notebook downloads. Every chapter stored as a MyST notebook is also offered as
+an ``.ipynb`` in the theme's download menu: the notebook as the build executed
+it (from myst-nb's ``jupyter_execute`` folder), or, if the build did not
+execute it, converted from the source by jupytext.
+
 Book labels. Docstrings cite the book's results by label, as ``thm-residual-form``;
 in the rendered API reference each such label becomes a link to the result (and
 ``the book's ``chapter-label```` a link to the chapter), so that a reference
@@ -162,7 +167,41 @@ def proof_anchors(app, doctree):
             doctree.ids[new] = node
 
 
+def _is_notebook(app, docname):
+    path = app.env.doc2path(docname)
+    return str(path).endswith(".md") and "kernelspec" in open(path, encoding="utf-8").read(2_000)
+
+
+def offer_ipynb(app, pagename, templatename, context, doctree):
+    """Point the download menu at ``_sources/DOCNAME.ipynb`` (written by :func:`write_ipynb`)."""
+    if doctree is not None and _is_notebook(app, pagename):
+        context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def write_ipynb(app, exception):
+    """Write ``_sources/DOCNAME.ipynb`` for every notebook chapter (see the module docstring)."""
+    import shutil
+    from pathlib import Path
+
+    if exception is not None or app.builder.format != "html":
+        return
+    import jupytext
+
+    out, executed = Path(app.outdir) / "_sources", Path(app.outdir).parent / "jupyter_execute"
+    for docname in app.env.found_docs:
+        if not _is_notebook(app, docname):
+            continue
+        target = out / f"{docname}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (executed / f"{docname}.ipynb").exists():
+            shutil.copyfile(executed / f"{docname}.ipynb", target)
+        else:
+            jupytext.write(jupytext.read(app.env.doc2path(docname)), target)
+
+
 def setup(app):
+    app.connect("html-page-context", offer_ipynb)
+    app.connect("build-finished", write_ipynb)
     app.connect("doctree-read", proof_anchors)
     app.connect("autodoc-process-docstring", book_labels, priority=90)
     app.connect("missing-reference", resolve)
