@@ -1,4 +1,4 @@
-"""Sphinx helpers for the book's API reference (``book/api``).
+"""Sphinx helpers for the book: its API reference (``book/api``), proof anchors and notebook downloads.
 
 Cross-references to re-exported names. The API reference documents each object once, where it is defined
 (``rift_core.neural.trainer.Trainer``), while docstrings and chapters name it
@@ -10,7 +10,7 @@ class or module defined in ``rift_core``, links to its canonical name instead.
 Compact fields. ``rift_core``'s numpy-style sections write a field as
 ``name: description`` (or ``a, b: description`` for several), where numpydoc
 reads ``name : type``. Before napoleon parses a docstring, such a line in a
-``Parameters``, ``Attributes``, ``Returns`` or ``Raises`` section is rewritten
+``Parameters``, ``Attributes``, ``Other Parameters`` or ``Keyword Arguments`` section is rewritten
 as ``name`` with its description indented below, so that the description is
 not taken for a type.
 
@@ -32,10 +32,9 @@ to a label that does not exist fails the build.
 
 import importlib
 import re
-
-from sphinx.util import logging
-
-logger = logging.getLogger(__name__)
+import shutil
+import types
+from pathlib import Path
 
 
 def _import(dotted):
@@ -56,7 +55,8 @@ def _import(dotted):
 
 
 def _canonical(obj):
-    if getattr(obj, "__spec__", None) is not None and hasattr(obj, "__path__") or type(obj).__name__ == "module":
+    """The dotted name where ``obj`` is defined, if it is a module, class or function of ``rift_core``."""
+    if isinstance(obj, types.ModuleType):
         return obj.__name__
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if module and qualname and module.startswith("rift_core"):
@@ -168,8 +168,8 @@ def proof_anchors(app, doctree):
 
 
 def _is_notebook(app, docname):
-    path = app.env.doc2path(docname)
-    return str(path).endswith(".md") and "kernelspec" in open(path, encoding="utf-8").read(2_000)
+    path = Path(app.env.doc2path(docname))
+    return path.suffix == ".md" and "kernelspec" in path.read_text(encoding="utf-8")[:2_000]
 
 
 def offer_ipynb(app, pagename, templatename, context, doctree):
@@ -180,9 +180,6 @@ def offer_ipynb(app, pagename, templatename, context, doctree):
 
 def write_ipynb(app, exception):
     """Write ``_sources/DOCNAME.ipynb`` for every notebook chapter (see the module docstring)."""
-    import shutil
-    from pathlib import Path
-
     if exception is not None or app.builder.format != "html":
         return
     import jupytext

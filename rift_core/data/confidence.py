@@ -44,7 +44,7 @@ from .sampling import EStopData, check_estop_data
 
 __all__ = ["OutcomeConfidence", "outcome_confidence", "worst_case_distribution", "worst_case_expectation", "outcome_values",
            "robust_policy_value", "RobustSoftBellman", "robust_soft_value_iteration", "certified_policy_iteration", "monte_carlo_upper", "Certificate", "certify",
-           "epsilon_bound", "l1_radius"]
+           "epsilon_bound"]
 
 
 def _check_delta(delta) -> float:
@@ -513,7 +513,7 @@ def epsilon_bound(data: EStopData, pi_ref, gamma: float, *, delta: float = 0.05,
 
         epsilon <= H [ max_s sum_a pi_ref(a|s) min(1, e(s, a)) / (1 - gamma) + min(1, e_rho) ],
 
-    ``e(s, a)`` the L1 radius of :func:`l1_radius` at the level :func:`certify`
+    ``e(s, a)`` the L1 radius of ``l1_radius`` at the level :func:`certify`
     gives the model (``2`` where unvisited), ``e_rho`` the start distribution's
     (0 when ``rho`` is given), ``H = 1`` under terminate and ``1 / (1 - gamma)``
     under truncate. It is ``O(H sqrt((S + log(S A n / delta)) / n_min) / (1 - gamma))``
