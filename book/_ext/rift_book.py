@@ -24,6 +24,11 @@ an ``.ipynb`` in the theme's download menu: the notebook as the build executed
 it (from myst-nb's ``jupyter_execute`` folder), or, if the build did not
 execute it, converted from the source by jupytext.
 
+Offline MathJax. When ``RIFT_MATHJAX_DIR`` names a folder holding
+``mathjax/es5/tex-chtml.js`` (``.ci/book`` unpacks the pinned npm package there),
+that folder joins the static files and the pages load MathJax from the built
+site instead of a CDN, so formulas render without a network.
+
 Book labels. Docstrings cite the book's results by label, as ``thm-residual-form``;
 in the rendered API reference each such label becomes a link to the result (and
 ``the book's ``chapter-label```` a link to the chapter), so that a reference
@@ -31,6 +36,7 @@ to a label that does not exist fails the build.
 """
 
 import importlib
+import os
 import re
 import shutil
 import types
@@ -196,7 +202,16 @@ def write_ipynb(app, exception):
             jupytext.write(jupytext.read(app.env.doc2path(docname)), target)
 
 
+def local_mathjax(app, config):
+    """Serve MathJax from ``_static`` when ``RIFT_MATHJAX_DIR`` holds it (see the module docstring)."""
+    folder = os.environ.get("RIFT_MATHJAX_DIR")
+    if folder and (Path(folder) / "mathjax" / "es5" / "tex-chtml.js").is_file():
+        config.html_static_path = [*config.html_static_path, str(Path(folder).resolve())]
+        config.mathjax_path = "mathjax/es5/tex-chtml.js"
+
+
 def setup(app):
+    app.connect("config-inited", local_mathjax)
     app.connect("html-page-context", offer_ipynb)
     app.connect("build-finished", write_ipynb)
     app.connect("doctree-read", proof_anchors)
