@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validation import check_positive_int, check_scalar
 
-__all__ = ["iqm", "bootstrap_ci", "stratified_bootstrap_ci", "stratified_difference_ci"]
+__all__ = ["iqm", "bootstrap_ci", "bootstrap_band", "stratified_bootstrap_ci", "stratified_difference_ci"]
 
 
 def iqm(values, axis: int | None = None):
@@ -65,6 +65,22 @@ def bootstrap_ci(values, statistic=np.mean, *, level: float = 0.95, n_boot: int 
     stats = _per_resample(statistic, v[rng.integers(0, len(v), size=(n_boot, len(v)))])
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(statistic(v)), float(low), float(high)
+
+
+def bootstrap_band(curves, statistic=np.mean, *, level: float = 0.95, n_boot: int = 1000,
+                   seed: int = 0) -> np.ndarray:
+    r"""``(3, T)`` array ``(point, low, high)``: :func:`bootstrap_ci` of each column of ``curves``.
+
+    ``curves`` is ``(n, T)``: one row per seed (or dataset), one column per point
+    of a learning curve; the result draws as a line with a band
+    (``ax.plot(x, band[0]); ax.fill_between(x, band[1], band[2])``). Each column is
+    resampled on its own, with the same seed.
+    """
+    c = np.asarray(curves, dtype=float)
+    if c.ndim != 2 or c.shape[0] == 0 or c.shape[1] == 0:
+        raise ValueError(f"curves has shape {c.shape}, expected (n_seeds, n_points) with both positive")
+    return np.array([bootstrap_ci(c[:, j], statistic, level=level, n_boot=n_boot, seed=seed)
+                     for j in range(c.shape[1])]).T
 
 
 def _check_strata(name: str, strata) -> list[np.ndarray]:

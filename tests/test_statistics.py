@@ -87,3 +87,17 @@ def test_pool_mean_averages_the_strata_statistics():
     assert point == pytest.approx(6.0) and low < 6.0 < high
     with pytest.raises(ValueError, match="pool is 'sum'"):
         stratified_bootstrap_ci(a, pool="sum")
+
+
+def test_bootstrap_band_is_bootstrap_ci_per_column():
+    from rift_core.statistics import bootstrap_band, bootstrap_ci
+
+    curves = np.array([[0.0, 1.0, 5.0], [2.0, 1.0, 7.0], [4.0, 1.0, 6.0]])
+    band = bootstrap_band(curves, n_boot=500, seed=3)
+    assert band.shape == (3, 3)
+    for j in range(3):
+        assert np.allclose(band[:, j], bootstrap_ci(curves[:, j], n_boot=500, seed=3))
+    assert np.allclose(band[:, 1], 1.0)  # a constant column has a zero-width band
+    assert np.allclose(band[0], [2.0, 1.0, 6.0])  # the point is the column mean, by hand
+    with pytest.raises(ValueError, match="curves has shape"):
+        bootstrap_band(np.zeros(3))
