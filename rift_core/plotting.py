@@ -163,8 +163,8 @@ def draw_point_nav(env, ax=None, *, traces=(), margin: float | None = None, titl
     Parameters
     ----------
     env
-        A :class:`~rift_core.neural.gym_envs.PointNavEnv` (or a wrapper of one): its ``obstacles``
-        (rows ``(x, y, radius)``), ``goal``, ``goal_radius`` and ``start`` are drawn.
+        A :class:`~rift_core.neural.gym_envs.PointNavEnv` (or a wrapper of one): the ``obstacles``
+        (rows ``(x, y, radius)``), ``goal``, ``goal_radius`` and ``start`` of its core are drawn.
     ax
         Matplotlib axes; a new figure when ``None``.
     traces
@@ -179,6 +179,7 @@ def draw_point_nav(env, ax=None, *, traces=(), margin: float | None = None, titl
     import matplotlib.patches as mpatches
 
     base = getattr(env, "unwrapped", env)
+    base = getattr(base, "core", base)  # PointNavEnv keeps its geometry in its vectorised core
     ax = _axes(ax, (4.2, 4.2))
     ax.add_patch(mpatches.Rectangle((-1, -1), 2, 2, fill=False, edgecolor="0.3"))
     if margin is not None:
