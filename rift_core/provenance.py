@@ -19,7 +19,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["PACKAGES", "provenance", "atomic_write", "write_results", "read_results"]
+__all__ = ["PACKAGES", "provenance", "atomic_write", "write_results", "read_results", "shown_command"]
 
 PACKAGES = ("numpy", "scipy", "torch", "gymnasium", "rift_core")
 
@@ -124,3 +124,15 @@ def read_results(path: str | os.PathLike) -> dict:
             return json.load(f)
     with open(path) as f:
         return json.load(f)
+
+
+def shown_command(command: str) -> str:
+    """``command`` with each absolute path shortened to ``…/`` and its last component, for display.
+
+    A stored command records where its maker wrote the file (``--out /tmp/x/robustness.json``); a rendered
+    page shows ``--out …/robustness.json``, which says what was written without the maker's directories.
+    """
+    if not isinstance(command, str):
+        raise TypeError(f"command must be a str, got {type(command).__name__}")
+    return " ".join(f"…/{Path(word).name}" if word.startswith("/") and len(word) > 1 else word
+                    for word in command.split(" "))

@@ -180,7 +180,7 @@ def learn_all(mdp, sup, pi0, cfg: RobustnessConfig, seed: int) -> dict[str, np.n
 
 def run(cfg: RobustnessConfig, progress: bool = True) -> dict:
     """Run the grid; returns ``{"results": {prior: {supervisor: {method: {"task_return": [...], "p_stop": [...]}}}}}``."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     task = tabular_envs.cliff_corridor(cfg.corridor_length, cfg.p_fall, cfg.gamma)
     mdp = task.mdp

@@ -362,7 +362,7 @@ def sweep(specs: Iterable[RunSpec], root: str | os.PathLike = DEFAULT_ROOT, *, j
 def _sb3_bar(total: int, enabled: bool):
     """A tqdm bar for Stable-Baselines3's ``learn`` (its own ``progress_bar=True`` also needs ``rich``)."""
     from stable_baselines3.common.callbacks import BaseCallback
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     class Bar(BaseCallback):
         def _on_training_start(self) -> None:

@@ -104,7 +104,7 @@ def _assess(mdp, sup, data, pi0, alpha, delta, exact_policy, exact_objective, sp
 
 def run_curves(cfg: CurvesConfig, progress: bool = True) -> dict:
     """Run the grid; returns ``{"columns": {name: [...]}, "prior": {...}, "exact": {...}}`` (one entry per record)."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     task, priors, sups = _corridor(cfg)
     mdp = task.mdp
@@ -180,7 +180,7 @@ def coverage_instance(cfg: CoverageConfig, index: int):
 
 def run_coverage(cfg: CoverageConfig, progress: bool = True, indices=None) -> dict:
     """Certify every mechanism's policy on each dataset and check every claim against the exact truth."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     columns: dict[str, list] = {}
     indices = range(cfg.datasets) if indices is None else indices

@@ -164,7 +164,7 @@ class _Log:
     """Progress bar, CSV rows and (if ``tensorboard`` is installed) TensorBoard scalars."""
 
     def __init__(self, trainer: "Trainer", total: int, progress_bar: bool, log_dir):
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         self.bar = tqdm(total=total, desc=trainer.cfg.method, disable=not progress_bar, unit="step")
         self.csv_path = self.writer = None
