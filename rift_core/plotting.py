@@ -20,7 +20,12 @@ import numpy as np
 
 from ._validation import check_scalar
 
-__all__ = ["draw_tabular_task", "draw_point_nav", "episode_paths"]
+__all__ = ["draw_tabular_task", "draw_point_nav", "episode_paths", "WIDE_FIGURE_FONTS"]
+
+#: Matplotlib font sizes (points) for figures 11 to 14 inches wide, which a book's 750-pixel column shrinks to
+#: about half: ``plt.rcParams.update(WIDE_FIGURE_FONTS)`` keeps their text at 6 to 7 points on the page.
+WIDE_FIGURE_FONTS = {"font.size": 14, "axes.titlesize": 14, "axes.labelsize": 14, "xtick.labelsize": 12,
+                     "ytick.labelsize": 12, "legend.fontsize": 11, "figure.titlesize": 15}
 
 STOP_STYLE = {"marker": "x", "color": "crimson", "ms": 8, "mew": 2, "ls": "none"}
 
