@@ -19,9 +19,12 @@ def progress_disabled() -> bool:
 
 
 def tqdm(*args, **kwargs):
-    """``tqdm.auto.tqdm(*args, **kwargs)``, with ``disable=True`` forced when :func:`progress_disabled`."""
+    """``tqdm.auto.tqdm(*args, **kwargs)``: ``disable=True`` forced when :func:`progress_disabled`, else the caller's
+    ``disable`` (default ``False``)."""
     from tqdm.auto import tqdm as auto_tqdm
 
     if progress_disabled():
         kwargs["disable"] = True
+    else:  # explicit: tqdm bakes TQDM_DISABLE into its defaults when first imported, and reads "0" as true
+        kwargs.setdefault("disable", False)
     return auto_tqdm(*args, **kwargs)

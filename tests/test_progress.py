@@ -1,6 +1,7 @@
 """rift_core.progress: TQDM_DISABLE switches every bar off, the notebook widget included."""
 
 import pytest
+import tqdm.auto  # noqa: F401  (imported first, as in a full run: tqdm bakes TQDM_DISABLE into its defaults)
 
 from rift_core.progress import progress_disabled, tqdm
 
