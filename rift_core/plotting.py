@@ -62,6 +62,12 @@ def episode_paths(data, max_episodes: int | None = None) -> list[tuple[np.ndarra
     ``data`` is an :class:`~rift_core.data.sampling.EStopData`; returns a list of
     ``(states, stopped)`` with ``len(states) == len(stopped) + 1``.
     """
+    from .data.sampling import check_estop_data
+
+    data = check_estop_data(data)
+    if max_episodes is not None and (isinstance(max_episodes, bool) or not isinstance(max_episodes, int)
+                                     or max_episodes < 1):
+        raise ValueError(f"max_episodes is {max_episodes!r}, expected a positive int or None")
     paths = []
     for e in np.unique(data.episode)[:max_episodes]:
         rows = np.flatnonzero(data.episode == e)
@@ -104,6 +110,18 @@ def draw_tabular_task(task, ax=None, *, shade=None, shade_label: str | None = No
         if not np.isfinite(shade).all() or (shade < 0).any():
             i = int(np.flatnonzero(~np.isfinite(shade) | (shade < 0))[0])
             raise ValueError(f"shade[{i}] is {shade[i]}, expected a finite nonnegative number")
+    checked_paths = []
+    for k, (states, stopped) in enumerate(paths or []):
+        states, stopped = np.asarray(states), np.asarray(stopped, dtype=bool).reshape(-1)
+        if states.ndim != 1 or not np.issubdtype(states.dtype, np.integer):
+            raise ValueError(f"paths[{k}]: states must be a 1-d array of state indices, got {states.dtype} {states.shape}")
+        bad = (states < 0) | (states >= S)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"paths[{k}]: states[{i}] is {states[i]}, expected a value in [0, {S})")
+        if len(stopped) != len(states) - 1:
+            raise ValueError(f"paths[{k}]: {len(states)} states need {len(states) - 1} stop flags, got {len(stopped)}")
+        checked_paths.append((states, stopped))
     ax = _axes(ax, (7, 2.4) if kind == "corridor" else (5, 4))
     danger = set(int(s) for s in task.danger)
     absorbing = [s for s in range(S) if task.mdp.P[s, :, s].min() == 1.0]
@@ -141,8 +159,7 @@ def draw_tabular_task(task, ax=None, *, shade=None, shade_label: str | None = No
         sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, top / 0.85), cmap=colours)
         ax.figure.colorbar(sm, ax=ax, label=shade_label, fraction=0.04, pad=0.02)
     rng = np.random.default_rng(seed)
-    for k, (states, stopped) in enumerate(paths or []):
-        states = np.asarray(states, dtype=int)
+    for k, (states, stopped) in enumerate(checked_paths):
         pts = xy[states].copy()
         if kind == "corridor":  # a fall is drawn below the cell it happened from
             fell = np.flatnonzero(np.isin(states, list(danger)))
@@ -151,7 +168,7 @@ def draw_tabular_task(task, ax=None, *, shade=None, shade_label: str | None = No
         pts += rng.uniform([-0.25, -0.3], [0.25, 0.15])
         ax.plot(pts[:, 0], pts[:, 1], "-", color=f"C{k % 10}", lw=1.2, alpha=0.8)
         ax.plot(pts[0, 0], pts[0, 1], "o", color=f"C{k % 10}", ms=3)
-        hits = np.flatnonzero(np.asarray(stopped, dtype=bool))
+        hits = np.flatnonzero(stopped)
         ax.plot(pts[hits, 0], pts[hits, 1], **STOP_STYLE, label="stop" if k == 0 and len(hits) else None)
     ax.set_xlim(xy[:, 0].min() - 0.6, xy[:, 0].max() + 0.6)
     ax.set_ylim(xy[:, 1].min() - (0.35 if kind == "corridor" else 0.6), xy[:, 1].max() + 0.6)
@@ -202,6 +219,9 @@ def draw_point_nav(env, ax=None, *, traces=(), margin: float | None = None, titl
         stopped = np.asarray(stopped, dtype=bool).reshape(-1)
         if len(stopped) != len(positions):
             raise ValueError(f"traces[{k}]: {len(positions)} positions but {len(stopped)} stop flags")
+        if not np.isfinite(positions).all():
+            i = int(np.flatnonzero(~np.isfinite(positions).all(axis=1))[0])
+            raise ValueError(f"traces[{k}]: positions[{i}] is {positions[i]}, expected finite coordinates")
         line, = ax.plot(positions[:, 0], positions[:, 1], "-", lw=1.3, label=label)
         ax.plot(positions[stopped, 0], positions[stopped, 1], **{**STOP_STYLE, "ms": 6, "color": line.get_color()})
     ax.set_xlim(-1.02, 1.02)
