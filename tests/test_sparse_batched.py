@@ -185,3 +185,61 @@ def test_inexact_evaluations_keep_the_certified_answer():
         assert np.abs(exact.V - inexact.V).max() <= 2e-9
     with pytest.raises(ValueError, match="forcing"):
         policy_iteration_sparse(mdp, sup, sup.task_reward(mdp), pi0, 0.1, forcing=-1.0)
+
+
+def test_the_soft_sweeps_exponential_is_libm_exp_to_a_few_ulps():
+    import math
+
+    import numba
+
+    from rift_core.exact.sparse import _exp_parts
+
+    @numba.njit
+    def exp_via_parts(y):
+        out = np.empty_like(y)
+        bits = np.empty(2, dtype=np.int64)
+        for i in range(y.shape[0]):
+            p, bits[0], bits[1] = _exp_parts(y[i])
+            scale = bits.view(np.float64)
+            out[i] = p * scale[0] * scale[1]
+        return out
+
+    rng = np.random.default_rng(0)
+    # the whole range, the reduction's breakpoints (n ln2 +- ln2 / 2) and the subnormal end
+    y = np.r_[rng.uniform(-745.0, 0.0, 1_000_000), -np.arange(1075) * math.log(2) / 2 + rng.uniform(-1e-12, 1e-12, 1075),
+              -1e-300, -0.0, 0.0, -745.0, -744.44, -708.4, -708.3, -710.0, -1e-9]
+    y = np.clip(y, -745.0, 0.0)
+    ours, libm = exp_via_parts(y), np.array([math.exp(v) for v in y])
+    normal = libm >= np.finfo(float).tiny
+    ulps = np.abs(ours[normal] - libm[normal]) / np.spacing(libm[normal])
+    assert ulps.max() <= 4, f"{ulps.max()} ulps at y = {y[normal][ulps.argmax()]}"
+    # subnormal results: the absolute error is within a few of the smallest subnormal's spacing, 2^-1074
+    assert np.abs(ours[~normal] - libm[~normal]).max() <= 4 * 2.0**-1074
+    assert exp_via_parts(np.array([0.0]))[0] == 1.0
+
+
+@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
+def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
+    from rift_core.exact.rift import soft_backup
+    from rift_core.exact.sparse import _BLOCK, SparseSoftBellman
+
+    S, A = 2 * _BLOCK + 37, 3  # two full blocks and a partial one
+    mdp = tabular_envs.random_sparse_mdp(S, A, 4, gamma=0.97, seed=2)
+    rng = np.random.default_rng(3)
+    sup = StopSupervisor(rng.uniform(0, 0.3, (S, A)), semantics)
+    pi0 = rng.dirichlet(np.ones(A), S)
+    pi0[rng.random((S, A)) < 0.3] = 0.0  # actions off the support, some with the largest Q
+    pi0[np.arange(S), rng.integers(0, A, S)] += 0.1
+    pi0 /= pi0.sum(axis=1, keepdims=True)
+    x = rng.normal(size=(S, A)) * 10.0  # with alpha 0.01, y reaches below -745 (exp underflows to 0)
+    V = rng.normal(size=S)
+    P = mdp.transition_matrix.toarray().reshape(S, A, S)
+    beta = sup.beta
+    stay = beta if semantics == "truncate" else 0.0
+    Q_dense = x + mdp.gamma * ((1.0 - beta) * (P @ V) + stay * V[:, None])
+    for alpha in (0.0, 0.01, 1.0):
+        TV, Q, d = SparseSoftBellman(mdp, sup, x, pi0, alpha).apply(V)
+        np.testing.assert_allclose(Q, Q_dense, rtol=1e-13, atol=1e-13)
+        V_dense = np.where(pi0 > 0, Q_dense, -np.inf).max(axis=1) if alpha == 0 else soft_backup(Q_dense, pi0, alpha)[0]
+        np.testing.assert_allclose(TV, V_dense, rtol=1e-13, atol=1e-13)
+        assert d == np.abs(TV - V).max()

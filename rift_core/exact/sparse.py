@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from .._validation import as_float_array, check_policy, check_scalar
-from .krylov import bicgstab
+from .krylov import _compact_index, _row_dot, bicgstab
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
@@ -35,44 +35,120 @@ __all__ = ["SparseSoftBellman", "soft_bellman_sweep", "soft_value_iteration_spar
            "policy_iteration_sparse", "contraction_modulus"]
 
 
-@numba.njit(parallel=True, cache=True)
-def _sweep(indptr, indices, data, V, x, cont, stay, weight, alpha, gamma, V_out, Q_out):
-    S, A = Q_out.shape
-    diff = np.zeros(S)
-    for s in numba.prange(S):
-        best = -np.inf
-        for a in range(A):
-            r = s * A + a
-            acc = 0.0
-            for j in range(indptr[r], indptr[r + 1]):
-                acc += data[j] * V[indices[j]]
-            q = x[s, a] + gamma * (cont[s, a] * acc + stay[s, a] * V[s])
-            Q_out[s, a] = q
-            if weight[s, a] > 0.0 and q > best:
-                best = q
-        if alpha == 0.0:
-            v = best
-        else:
+# ---------------------------------------------------------------------------------------------------------------
+# The soft backup's exponentials, vectorised. A call to libm's exp per action cost the soft sweep as much as the
+# whole hard sweep; written as multiply-adds with no call and no table, a loop over a block of actions compiles to
+# SIMD code. For y in [-745, 0] (below -745, e^y is 0 in float64):
+#   y = n ln2 + r, n = round(y / ln2) in [-1075, 0], |r| <= ln2 / 2 (+ an ulp): Cody and Waite's reduction, with
+#   ln2 = LN2_HI + LN2_LO where LN2_HI has 32 trailing zero bits, so n LN2_HI is exact for |n| < 2^21 and r
+#   carries an error of an ulp of r;
+#   e^r by its Taylor polynomial of degree 13 (Horner): the remainder is at most e^{ln2/2} (ln2/2)^14 / 14! < 1e-17
+#   relative, below a tenth of an ulp, so the rounding of Horner's 13 steps (a few ulps) dominates;
+#   2^n = 2^h 2^(n - h), h = floor(n / 2), two normal powers of two built from their exponent bits, so their
+#   product with e^r is e^y rounded once more, subnormal results included.
+# tests/test_sparse_batched.py checks e^y against math.exp on [-745, 0] (a few ulps).
+# ---------------------------------------------------------------------------------------------------------------
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_FACTORIAL = tuple(1.0 / math.factorial(k) for k in range(14))
+_BLOCK = 256  # states per block of the soft sweep: its buffers stay in the first-level cache
+
+
+@numba.njit(inline="always")
+def _exp_parts(y):
+    """``(p, b1, b2)`` with ``e^y = p * 2^h * 2^(n - h)`` for ``y`` in ``[-745, 0]``: ``b1`` and ``b2`` are the bit
+    patterns of the two powers of two as int64 (read them through a float64 view). See the comment above."""
+    n = math.floor(y * _LOG2E + 0.5)
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    c = _INV_FACTORIAL
+    p = c[13]
+    p = p * r + c[12]
+    p = p * r + c[11]
+    p = p * r + c[10]
+    p = p * r + c[9]
+    p = p * r + c[8]
+    p = p * r + c[7]
+    p = p * r + c[6]
+    p = p * r + c[5]
+    p = p * r + c[4]
+    p = p * r + c[3]
+    p = p * r + c[2]
+    p = p * r + c[1]
+    p = p * r + c[0]
+    k = np.int64(n)
+    h = k >> 1
+    return p, (h + 1023) << 52, (k - h + 1023) << 52
+
+
+# error_model="numpy": a division by zero gives inf or NaN (caught by the residual) instead of a check per division
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _sweep(indptr, indices, data, V, x, gcont, gstay, support, weight, alpha, V_out, Q_out):
+    """One sweep over flat ``(S A,)`` arrays, in blocks of :data:`_BLOCK` states; ``gstay`` is empty under
+    ``terminate`` (no stay term to read) and ``weight`` is read only when ``alpha > 0``. Returns
+    ``||V_out - V||_inf``, NaN if any state's is not finite."""
+    S = V.shape[0]
+    A = x.shape[0] // S
+    has_stay = gstay.shape[0] > 0
+    soft = alpha > 0.0
+    inv_alpha = 1.0 / alpha if soft else 0.0
+    n_blocks = (S + _BLOCK - 1) // _BLOCK
+    dmax = 0.0
+    bad = 0
+    for block in numba.prange(n_blocks):
+        lo = block * _BLOCK
+        hi = min(S, lo + _BLOCK)
+        best = np.empty(hi - lo)
+        best_rep = np.empty((hi - lo) * A if soft else 0)
+        for s in range(lo, hi):
+            vs = V[s]
+            b = -np.inf
+            for r in range(s * A, s * A + A):
+                q = x[r] + gcont[r] * _row_dot(indptr, indices, data, V, r)
+                if has_stay:
+                    q += gstay[r] * vs
+                Q_out[r] = q
+                if support[r] and q > b:
+                    b = q
+            best[s - lo] = b
+            if soft:
+                for i in range((s - lo) * A, (s - lo) * A + A):
+                    best_rep[i] = b  # best per action, so the loop below has no integer division
+        if soft:
             # V = best + alpha log(sum_a w e^y / sum_a w), y = (Q - best) / alpha <= 0 with y = 0 at the best
-            # action, so the sum lies in [w_best, wsum]: each exp and the log carry a relative error of an ulp or
-            # two, which the log turns into an absolute error of a few alpha ulps in V, the size of the rounding
-            # of best + ... itself (the expm1 / log1p form is no more accurate in absolute terms, and slower).
-            # Below y = -745 exp underflows to exactly 0, so the skip changes nothing.
-            tot = 0.0
-            wsum = 0.0
-            inv_alpha = 1.0 / alpha
-            for a in range(A):
-                w = weight[s, a]
-                if w > 0.0:
-                    y = (Q_out[s, a] - best) * inv_alpha
-                    if y > -745.0:
-                        tot += w * math.exp(y)
-                    wsum += w
-            v = best + alpha * math.log(tot / wsum)
-        V_out[s] = v
-        diff[s] = abs(v - V[s])
-    # a NaN anywhere must reach the caller (max() alone skips it), so the solvers fail closed
-    return np.nan if np.isnan(diff).any() else diff.max()
+            # action, so the sum lies in [w_best, wsum]: each exp and the log carry a relative error of a few ulps,
+            # which the log turns into an absolute error of a few alpha ulps in V, the size of the rounding of
+            # best + ... itself. y is clipped to [-745, 0]: above 0 lie only actions off pi_ref's support (w = 0).
+            # First every action's term w e^y as one branch-free loop (SIMD), then the sums and logs per state.
+            m = (hi - lo) * A
+            term = np.empty(m)
+            bits1 = np.empty(m, dtype=np.int64)
+            bits2 = np.empty(m, dtype=np.int64)
+            for i in range(m):
+                y = (Q_out[lo * A + i] - best_rep[i]) * inv_alpha
+                y = y if y > -745.0 else -745.0  # a NaN (from an overflow) becomes -745: it reaches V through best
+                y = y if y < 0.0 else 0.0
+                p, b1, b2 = _exp_parts(y)
+                term[i] = weight[lo * A + i] * p
+                bits1[i] = b1
+                bits2[i] = b2
+            scale1, scale2 = bits1.view(np.float64), bits2.view(np.float64)
+            for s in range(lo, hi):
+                tot = 0.0
+                wsum = 0.0
+                for i in range((s - lo) * A, (s - lo) * A + A):
+                    tot += term[i] * scale1[i] * scale2[i]
+                    wsum += weight[lo * A + i]
+                best[s - lo] += alpha * math.log(tot / wsum)
+        for s in range(lo, hi):
+            v = best[s - lo]
+            V_out[s] = v
+            d = abs(v - V[s])
+            dmax = max(dmax, d)
+            if not d < np.inf:
+                bad += 1
+    # a NaN anywhere must reach the caller, so the solvers fail closed
+    return np.nan if bad else dmax
 
 
 @numba.njit(parallel=True, cache=True)
@@ -90,8 +166,9 @@ def _policy_row_lengths(indptr, pi):
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_policy_rows(indptr, indices, data, cont, stay, pi, gamma, out_ptr, out_idx, out_val, diag):
+def _fill_policy_rows(indptr, indices, data, gcont, gstay, pi, out_ptr, out_idx, out_val, diag):
     S, A = pi.shape
+    has_stay = gstay.shape[0] > 0
     for s in numba.prange(S):
         k = out_ptr[s]
         d = 0.0
@@ -99,25 +176,26 @@ def _fill_policy_rows(indptr, indices, data, cont, stay, pi, gamma, out_ptr, out
             p = pi[s, a]
             if p != 0.0:
                 r = s * A + a
-                c = gamma * p * cont[s, a]
+                c = p * gcont[r]
                 for j in range(indptr[r], indptr[r + 1]):
                     out_idx[k] = indices[j]
                     out_val[k] = c * data[j]
                     k += 1
-                d += gamma * p * stay[s, a]
+                if has_stay:
+                    d += p * gstay[r]
         diag[s] = d
 
 
-def _policy_rows(indptr, indices, data, cont, stay, pi, gamma):
+def _policy_rows(indptr, indices, data, gcont, gstay, pi):
     """The rows of gamma K_pi as one compact CSR (coefficients gamma pi(a|s) (1 - beta) P folded
     in), plus the diagonal gamma sum_a pi beta of ``truncate``: evaluation sweeps then stream
-    only the policy's rows, in order. Column indices are int32 when the states allow it (12 bytes
-    per stored transition instead of 16)."""
+    only the policy's rows, in order. Indices are unsigned (:func:`_compact_index`)."""
     S = pi.shape[0]
-    out_ptr = np.cumsum(_policy_row_lengths(indptr, pi))
-    out_idx = np.empty(out_ptr[S], dtype=np.int32 if S < 2**31 else np.int64)
-    out_val, diag = np.empty(out_ptr[S]), np.empty(S)
-    _fill_policy_rows(indptr, indices, data, cont, stay, pi, gamma, out_ptr, out_idx, out_val, diag)
+    counts = _policy_row_lengths(indptr, pi)
+    out_ptr = np.cumsum(counts).astype(_compact_index(int(counts.sum())))
+    out_idx = np.empty(int(out_ptr[S]), dtype=indices.dtype)
+    out_val, diag = np.empty(int(out_ptr[S])), np.empty(S)
+    _fill_policy_rows(indptr, indices, data, gcont, gstay, pi, out_ptr, out_idx, out_val, diag)
     return out_ptr, out_idx, out_val, diag
 
 
@@ -125,24 +203,22 @@ def _policy_rows(indptr, indices, data, cont, stay, pi, gamma):
 def _evaluation_sweep(ptr, idx, val, diag, reward_pi, V, V_out):
     """One sweep of V <- reward_pi + gamma K_pi V with the rows from :func:`_policy_rows`."""
     for s in numba.prange(V.shape[0]):
-        acc = reward_pi[s] + diag[s] * V[s]
-        for j in range(ptr[s], ptr[s + 1]):
-            acc += val[j] * V[idx[j]]
-        V_out[s] = acc
+        V_out[s] = reward_pi[s] + diag[s] * V[s] + _row_dot(ptr, idx, val, V, s)
 
 
 def _arrays(mdp: FiniteMDP, supervisor: StopSupervisor):
+    """CSR arrays (unsigned compact indices) and the flat coefficients ``gamma (1 - beta)`` and, under
+    ``truncate``, ``gamma beta`` (empty under ``terminate``, so the sweep reads no stay term)."""
     P2 = mdp.transition_matrix
     if not hasattr(P2, "indptr"):
         import scipy.sparse as sp
 
         P2 = sp.csr_array(P2)
-    beta = supervisor.beta
-    stay = beta if supervisor.semantics == "truncate" else np.zeros_like(beta)
-    # a sweep streams value and column index once per transition: with int32 indices (when the states allow it)
-    # that is 12 bytes instead of the 16 of scipy's int64, which it uses whenever the row pointers need it
-    indices = P2.indices if P2.indices.dtype == np.int32 or mdp.n_states >= 2**31 else P2.indices.astype(np.int32)
-    return P2.indptr, indices, P2.data, np.ascontiguousarray(1.0 - beta), np.ascontiguousarray(stay)
+    beta = supervisor.beta.reshape(-1)
+    gstay = mdp.gamma * beta if supervisor.semantics == "truncate" else np.empty(0)
+    indptr = P2.indptr.astype(_compact_index(int(P2.indptr[-1])))
+    indices = P2.indices.astype(_compact_index(mdp.n_states))
+    return indptr, indices, np.ascontiguousarray(P2.data, dtype=np.float64), mdp.gamma * (1.0 - beta), gstay
 
 
 class SparseSoftBellman:
@@ -160,11 +236,12 @@ class SparseSoftBellman:
         S, A = mdp.n_states, mdp.n_actions
         # the numba kernel trusts its shapes: a wrong one would read out of bounds, so check them here
         self.x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
-        self.pi_ref = (check_policy("pi_ref", pi_ref, S, A) if validate_policy
-                       else np.ascontiguousarray(as_float_array("pi_ref", pi_ref, (S, A))))
+        self.pi_ref = np.ascontiguousarray(check_policy("pi_ref", pi_ref, S, A) if validate_policy
+                       else as_float_array("pi_ref", pi_ref, (S, A)))
         self.alpha = float(check_scalar("alpha", alpha, low=0.0))
         self.gamma, self.shape = mdp.gamma, (S, A)
-        self.indptr, self.indices, self.data, self.cont, self.stay = _arrays(mdp, supervisor)
+        self.indptr, self.indices, self.data, self.gcont, self.gstay = _arrays(mdp, supervisor)
+        self.support = (self.pi_ref > 0).reshape(-1).view(np.uint8)  # what the hard sweep reads of pi_ref
         self.modulus = contraction_modulus(mdp, supervisor)
         self.krylov_rtol = 1e-10  # evaluate's BiCGSTAB tolerance (policy_iteration_sparse sets it)
         self.forcing = 0.0  # > 0: evaluate's tolerance follows the last apply's residual (see evaluate)
@@ -179,8 +256,8 @@ class SparseSoftBellman:
         V = as_float_array("V", V, (S,))  # one pass over V: no copy for a float64 array, and NaN is refused
         V_out = np.empty(S) if V_out is None else _checked_out("V_out", V_out, (S,))
         Q_out = np.empty((S, A)) if Q_out is None else _checked_out("Q_out", Q_out, (S, A))
-        d = _sweep(self.indptr, self.indices, self.data, V, self.x, self.cont, self.stay, self.pi_ref, self.alpha,
-                   self.gamma, V_out, Q_out)
+        d = _sweep(self.indptr, self.indices, self.data, V, self.x.reshape(-1), self.gcont, self.gstay, self.support,
+                   self.pi_ref.reshape(-1), self.alpha, V_out, Q_out.reshape(-1))
         if not math.isfinite(d):
             raise FloatingPointError(f"the Bellman sweep's residual is {d}: T V is not finite (x too large?)")
         self._residual = d
@@ -202,7 +279,7 @@ class SparseSoftBellman:
         residual, so an evaluation is only as exact as the current iterate deserves and never a no-op. The
         solvers' stopping bound comes from the sweep, not from the evaluations, so it holds either way."""
         reward = _policy_reward(pi, self.x, self.pi_ref, self.alpha)
-        ptr, idx, val, diag = _policy_rows(self.indptr, self.indices, self.data, self.cont, self.stay, pi, self.gamma)
+        ptr, idx, val, diag = _policy_rows(self.indptr, self.indices, self.data, self.gcont, self.gstay, pi)
         if sweeps is not None:
             V_new = np.empty_like(V)
             for _ in range(sweeps):
