@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from .._validation import as_float_array, check_policy, check_scalar
-from .krylov import _compact_index, _row_dot, bicgstab
+from .krylov import _bicgstab_trusted, _compact_index, _row_dot
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
@@ -292,8 +292,8 @@ class SparseSoftBellman:
             loose = 1e-4 if self._residual is None or scale == 0 else \
                 min(1e-4, self.forcing * self._residual * math.sqrt(len(reward)) / scale)
             rtol = max(rtol, loose)
-        V, _, _ = bicgstab(ptr, idx, val, diag, reward, reward if V is None else V, rtol=rtol,
-                           reduction=0.1 if self.forcing > 0 else 1.0)
+        V, _, _ = _bicgstab_trusted(ptr, idx, val, diag, reward, reward if V is None else V, rtol,
+                                    0.1 if self.forcing > 0 else 1.0)
         return V
 
 
@@ -383,8 +383,22 @@ def _greedy(Q, pi_ref, alpha):
     if alpha > 0:
         _, policy, _, log_policy = soft_backup(Q, pi_ref, alpha)
         return policy, log_policy
+    return _hard_greedy(Q, pi_ref)
+
+
+@numba.njit(parallel=True, cache=True)
+def _hard_greedy(Q, pi_ref):
+    """The deterministic policy on each state's first maximiser of ``Q`` over ``pi_ref > 0``, and its log
+    (0 on the chosen action, -inf elsewhere); one pass, where numpy's masked argmax and log took four."""
     S, A = Q.shape
     policy = np.zeros((S, A))
-    policy[np.arange(S), np.where(pi_ref > 0, Q, -np.inf).argmax(axis=1)] = 1.0
-    with np.errstate(divide="ignore"):
-        return policy, np.log(policy)
+    log_policy = np.full((S, A), -np.inf)
+    for s in numba.prange(S):
+        best, chosen = -np.inf, -1
+        for a in range(A):
+            if pi_ref[s, a] > 0.0 and (chosen < 0 or Q[s, a] > best):
+                best, chosen = Q[s, a], a
+        chosen = max(chosen, 0)  # a row without support (only with validate_policy=False): action 0, as argmax
+        policy[s, chosen] = 1.0
+        log_policy[s, chosen] = 0.0
+    return policy, log_policy
