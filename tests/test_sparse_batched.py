@@ -243,3 +243,16 @@ def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
         V_dense = np.where(pi0 > 0, Q_dense, -np.inf).max(axis=1) if alpha == 0 else soft_backup(Q_dense, pi0, alpha)[0]
         np.testing.assert_allclose(TV, V_dense, rtol=1e-13, atol=1e-13)
         assert d == np.abs(TV - V).max()
+
+
+def test_sparse_policy_iteration_from_V0_reaches_the_same_solution():
+    mdp = tabular_envs.random_sparse_mdp(400, 3, 5, gamma=0.98, seed=5)
+    sup = StopSupervisor(np.random.default_rng(6).uniform(0, 0.2, (400, 3)))
+    x, pi0 = sup.task_reward(mdp), np.full((400, 3), 1 / 3)
+    for alpha in (0.0, 0.05):
+        default = policy_iteration_sparse(mdp, sup, x, pi0, alpha, tol=1e-9)
+        from_zero = policy_iteration_sparse(mdp, sup, x, pi0, alpha, tol=1e-9, V0=0.0)
+        assert from_zero.converged and np.abs(from_zero.V - default.V).max() <= 2e-9
+        np.testing.assert_allclose(from_zero.policy, default.policy, atol=1e-6)
+    with pytest.raises(ValueError, match="V0"):
+        policy_iteration_sparse(mdp, sup, x, pi0, 0.0, V0=np.zeros(3))

@@ -350,7 +350,7 @@ def modified_policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor,
 
 def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_ref, alpha: float,
                             tol: float = 1e-8, krylov_rtol: float = 1e-10, max_iterations: int = 1_000,
-                            validate_policy: bool = True, forcing: float = 0.0) -> SoftSolution:
+                            validate_policy: bool = True, forcing: float = 0.0, V0=None) -> SoftSolution:
     r"""(Soft) policy iteration with Krylov policy evaluation, for large sparse MDPs
     (:func:`~rift_core.exact.rift.operator_iteration` on :class:`SparseSoftBellman`).
 
@@ -366,7 +366,10 @@ def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_re
     more outer iterations than it saves); its ``V`` meets ``tol`` all the same,
     but the final policy, a soft-greedy function of an inexactly evaluated ``Q``,
     can differ from the exact evaluations' by about ``tol / alpha``. It starts from the value of
-    ``pi_ref``. Policy iteration needs a handful of iterations and each
+    ``pi_ref`` (so every iterate improves on the reference), or, given ``V0``, from the greedy policy of
+    ``T V0``: that skips the evaluation of ``pi_ref``, whose rows are all of ``pi_ref``'s support (for a uniform
+    ``pi_ref``, ``A`` times a deterministic policy's; on the 10^5-state benchmark ``V0=0`` saved a tenth of the
+    time for one more iteration). Policy iteration needs a handful of iterations and each
     evaluation a few products, against the hundreds of sweeps of value iteration
     at ``gamma`` near 1. The stopping guarantee does not depend on the
     evaluations' accuracy.
@@ -374,7 +377,7 @@ def policy_iteration_sparse(mdp: FiniteMDP, supervisor: StopSupervisor, x, pi_re
     T = SparseSoftBellman(mdp, supervisor, x, pi_ref, alpha, validate_policy)
     T.krylov_rtol = check_scalar("krylov_rtol", krylov_rtol, low=0.0, low_open=True)
     T.forcing = check_scalar("forcing", forcing, low=0.0)
-    return operator_iteration(T, "policy_iteration", tol=tol, max_iterations=max_iterations,
+    return operator_iteration(T, "policy_iteration", tol=tol, max_iterations=max_iterations, V0=V0,
                               name="policy_iteration_sparse")
 
 
