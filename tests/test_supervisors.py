@@ -76,3 +76,36 @@ def test_with_semantics_keeps_beta(corridor):
     sup = StopSupervisor(np.full((6, 3), 0.2), "terminate", "x")
     other = sup.with_semantics("truncate")
     assert other.semantics == "truncate" and np.array_equal(other.beta, sup.beta)
+
+
+def test_kernel_by_hand_under_both_semantics():
+    from rift_core import FiniteMDP, StopSupervisor
+
+    # two states, one action: from 0 go to 1 w.p. 0.25, stay w.p. 0.75; from 1 go to 0
+    P = np.array([[[0.75, 0.25]], [[1.0, 0.0]]])
+    mdp = FiniteMDP(P, np.zeros((2, 1)), np.array([1.0, 0.0]), 0.9)
+    beta = np.array([[0.2], [0.5]])
+    terminate = StopSupervisor(beta).kernel(mdp)
+    np.testing.assert_allclose(terminate[:, 0, :], [[0.6, 0.2], [0.5, 0.0]], rtol=0, atol=1e-15)
+    truncate = StopSupervisor(beta, "truncate").kernel(mdp)
+    np.testing.assert_allclose(truncate[:, 0, :], [[0.8, 0.2], [0.5, 0.5]], rtol=0, atol=1e-15)
+    V = np.array([1.0, -2.0])
+    for sup, K in ((StopSupervisor(beta), terminate), (StopSupervisor(beta, "truncate"), truncate)):
+        np.testing.assert_allclose(K @ V, sup.expected_next(mdp, V), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="beta"):
+        StopSupervisor(np.zeros((3, 1))).kernel(mdp)
+
+
+def test_dense_operator_names_a_bad_value_vector():
+    from rift_core import FiniteMDP, StopSupervisor
+    from rift_core.exact.rift import DenseSoftBellman
+
+    P = np.array([[[0.75, 0.25]], [[1.0, 0.0]]])
+    mdp = FiniteMDP(P, np.zeros((2, 1)), np.array([1.0, 0.0]), 0.9)
+    T = DenseSoftBellman(mdp, StopSupervisor(np.zeros((2, 1))), np.ones((2, 1)), np.ones((2, 1)), 0.5)
+    TV, Q, d = T.apply([0, 0])  # a list is converted
+    np.testing.assert_allclose(TV, [1.0, 1.0]) and np.testing.assert_allclose(Q, [[1.0], [1.0]])
+    with pytest.raises(ValueError, match=r"V\[1\] is nan"):
+        T.apply(np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="V has shape"):
+        T.apply(np.zeros(3))

@@ -204,6 +204,19 @@ class StopSupervisor:
             KV += self.beta * V[:, None]
         return KV
 
+    def kernel(self, mdp: FiniteMDP) -> np.ndarray:
+        r"""The supervised kernel of a dense MDP as an ``(S, A, S)`` array: ``K[s, a, s'] = (1 - beta[s, a])
+        P[s, a, s']``, plus ``beta[s, a]`` at ``s' = s`` under ``truncate`` (so that ``K V`` is
+        :meth:`expected_next`). A sparse MDP's would be dense: use :meth:`expected_next` there."""
+        self.check_matches(mdp)
+        if mdp.is_sparse:
+            raise ValueError("kernel builds a dense (S, A, S) array; for a sparse MDP use expected_next")
+        K = (1.0 - self.beta)[:, :, None] * mdp.P
+        if self.semantics == "truncate":
+            S = mdp.n_states
+            K[np.arange(S), :, np.arange(S)] += self.beta
+        return K
+
     def learner_reward(self) -> np.ndarray:
         """The learner's expected per-step reward ``-beta[s, a]``."""
         return -self.beta

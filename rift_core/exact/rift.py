@@ -30,6 +30,7 @@ actions with ``pi_ref = 0`` stay impossible.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,11 +96,9 @@ def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     """
     # actions are the last axis, so stacked (batch, S, A) arrays work too, with alpha of shape (batch, 1, 1)
     support = pi_ref > 0
-    weight = pi_ref / pi_ref.sum(axis=-1, keepdims=True)
-    c = np.where(support, Q, -np.inf).max(axis=-1, keepdims=True)
-    shifted = np.where(support, Q - c, -np.inf)  # <= 0, max 0 on the support
+    weight, off_support = _backup_weights(pi_ref)
+    c, shifted, L = _log_partition(Q, weight, off_support, alpha)
     y = shifted / alpha
-    L = np.log1p(np.sum(weight * np.expm1(y), axis=-1, keepdims=True))
     V = c + alpha * L
     with np.errstate(divide="ignore"):
         log_pi = np.where(support, np.log(weight) + y - L, -np.inf)
@@ -110,6 +109,22 @@ def soft_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float):
     gap = np.where(support, shifted - alpha * L, 0.0)  # Q - V on the support
     alpha_kl = np.maximum(np.sum(pi * gap, axis=-1), 0.0)
     return V[..., 0], pi, alpha_kl, log_pi
+
+
+def _backup_weights(pi_ref: np.ndarray):
+    """``(w, off)``: ``pi_ref`` renormalised exactly, and 0 on its support, ``-inf`` off it (added to ``Q``)."""
+    return pi_ref / pi_ref.sum(axis=-1, keepdims=True), np.where(pi_ref > 0, 0.0, -np.inf)
+
+
+def _log_partition(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, alpha):
+    r"""``(c, Q - c, L)`` with ``c = max_{a : pi_ref > 0} Q`` and ``L = log sum_a w e^{(Q - c) / alpha}``, so that
+    the soft value is ``c + alpha L`` (``Q - c`` is ``-inf`` off the support). ``L`` is computed as
+    ``log1p(sum_a w expm1(y))``: exact to rounding when every ``y`` is near 0 (large ``alpha``), where
+    ``log(sum w e^y)`` would lose the digits of a sum near 1."""
+    Qm = Q + off_support
+    c = Qm.max(axis=-1, keepdims=True)
+    shifted = Qm - c  # <= 0, max 0 on the support
+    return c, shifted, np.log1p((weight * np.expm1(shifted / alpha)).sum(axis=-1, keepdims=True))
 
 
 def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: np.ndarray):
@@ -176,11 +191,21 @@ class DenseSoftBellman:
         self.alpha = check_scalar("alpha", alpha, low=0.0, low_open=True)
         self.gamma, self.shape = mdp.gamma, (S, A)
         self.modulus = contraction_modulus(mdp, supervisor)
+        # what every apply needs, computed once: value iteration on a small MDP is numpy calls on tiny arrays,
+        # so their number is its cost
+        self._weight, self._off_support = _backup_weights(self.pi_ref)
+        self._gamma_K = None if mdp.is_sparse else mdp.gamma * supervisor.kernel(mdp).reshape(S * A, S)
 
     def apply(self, V):
-        V = as_float_array("V", V, (self.shape[0],))
-        Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
-        TV = soft_backup(Q, self.pi_ref, self.alpha)[0]
+        S, A = self.shape
+        if not (isinstance(V, np.ndarray) and V.dtype == np.float64 and V.shape == (S,) and np.isfinite(V).all()):
+            V = as_float_array("V", V, (S,))  # names the field and the first bad index
+        if self._gamma_K is None:
+            Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
+        else:
+            Q = self.x + (self._gamma_K @ V).reshape(S, A)
+        c, _, L = _log_partition(Q, self._weight, self._off_support, self.alpha)
+        TV = (c + self.alpha * L)[:, 0]
         return TV, Q, float(np.abs(TV - V).max())
 
     def greedy(self, Q):
@@ -274,21 +299,21 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
             callback(it, V, pi)
         TV, Q, d = T.apply(V)
         bound = factor * d
-        worst = float(np.max(bound))
-        if not np.isfinite(bound).all():
+        # one problem: Python floats (numpy's reductions on a scalar cost more than a small MDP's sweep)
+        worst = float(bound) if np.ndim(bound) == 0 else float(np.max(bound))
+        if not (math.isfinite(worst) if np.ndim(bound) == 0 else np.isfinite(bound).all()):
             raise FloatingPointError(f"{name}: the error bound is {worst if np.isfinite(worst) else np.nan} at "
                                      f"iteration {it} (x too large?)")
         if callback is not None and method == "value_iteration":
             callback(it, TV, T.greedy(Q)[0])
-        floor = 64 * np.finfo(float).eps * factor * np.maximum(1.0, np.abs(TV).max(axis=-1))
         since_best = 0 if worst < best else since_best + 1
         best = min(best, worst)
-        if np.all(bound <= tol):
+        if worst <= tol:  # the largest bound of a batch, or the one bound
             converged = True
             break
         # on the rounding floor: no new low for three iterations, within a thousand times the floor (policy
         # iteration's residual can still fall far below the floor estimate, so reaching it alone does not stop)
-        if since_best >= 3 and np.all((bound <= tol) | (bound <= 1e3 * floor)):
+        if since_best >= 3 and np.all((bound <= tol) | (bound <= 1e3 * _rounding_floor(factor, TV))):
             warnings.warn(f"{name} stopped on the rounding floor with error bound {worst:.3g} > tol={tol:g}",
                           ConvergenceWarning, stacklevel=3)
             break
@@ -302,6 +327,11 @@ def operator_iteration(T, method: str = "policy_iteration", *, tol: float = 1e-1
                       ConvergenceWarning, stacklevel=3)
     policy, log_policy = T.greedy(Q)
     return SoftSolution(policy, log_policy, Q, TV, it, bound if np.ndim(bound) else float(bound), T.alpha, converged)
+
+
+def _rounding_floor(factor, TV: np.ndarray):
+    """``64 eps kappa / (1 - kappa) max(1, ||T V||_inf)``: the error bound rounding alone can produce."""
+    return 64 * np.finfo(float).eps * factor * np.maximum(1.0, np.abs(TV).max(axis=-1))
 
 
 def _finite(V: np.ndarray, name: str, it: int) -> np.ndarray:
