@@ -7,6 +7,7 @@ the offending field and, where there is one, the first offending index, e.g.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -21,17 +22,19 @@ def _index(idx) -> str:
 
 def as_float_array(name: str, x, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``x`` as a float64 array, checking its shape and that it is finite."""
-    if np.iscomplexobj(x):
-        raise TypeError(f"{name} must be real, got a complex array")
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        arr = x  # the common case, without the conversions' overhead (small problems call this per sweep)
+    else:
+        if np.iscomplexobj(x):
+            raise TypeError(f"{name} must be real, got a complex array")
+        try:
+            arr = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from err
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name} has shape {arr.shape}, expected {tuple(shape)}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = np.argwhere(bad)[0]
+    if not np.isfinite(arr).all():
+        first = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name}[{_index(first)}] is {arr[tuple(first)]}, expected a finite number")
     return arr
 
@@ -45,9 +48,8 @@ def frozen(arr: np.ndarray) -> np.ndarray:
 
 def check_in_unit_interval(name: str, arr: np.ndarray) -> None:
     """Raise if any entry of ``arr`` lies outside [0, 1]."""
-    bad = (arr < 0.0) | (arr > 1.0)
-    if bad.any():
-        first = np.argwhere(bad)[0]
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        first = np.argwhere((arr < 0.0) | (arr > 1.0))[0]
         raise ValueError(f"{name}[{_index(first)}] is {arr[tuple(first)]:.6g}, expected a probability in [0, 1]")
 
 
@@ -74,10 +76,10 @@ def check_policy(name: str, pi, n_states: int, n_actions: int) -> np.ndarray:
 def check_scalar(name: str, x, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> float:
     """Return ``x`` as a finite float inside the stated (half-)open interval."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+    if type(x) is not float and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
     v = float(x)
-    if not np.isfinite(v):
+    if not math.isfinite(v):
         raise ValueError(f"{name} is {v}, expected a finite number")
     if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name} is {v:g}, expected {'>' if low_open else '>='} {low:g}")

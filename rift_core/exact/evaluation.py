@@ -69,6 +69,12 @@ def discounted_solve(mdp: FiniteMDP, K, b, transpose: bool = False, rtol: float 
         raise ValueError(f"K has shape {K.shape}, expected (S, S) = ({S}, {S})")
     b = as_float_array("b", b, (S,))
     rtol = check_scalar("rtol", rtol, low=0.0, low_open=True)
+    return _discounted_solve(mdp, K, b, transpose, rtol)
+
+
+def _discounted_solve(mdp: FiniteMDP, K, b: np.ndarray, transpose: bool = False, rtol: float = 1e-12) -> np.ndarray:
+    """:func:`discounted_solve` on arguments this module built and checked."""
+    S = mdp.n_states
     if not sp.issparse(K):
         return np.linalg.solve(np.eye(S) - mdp.gamma * (K.T if transpose else K), b)
     A_op = (K.T if transpose else K).tocsr()
@@ -99,8 +105,11 @@ def discounted_visitation(mdp: FiniteMDP, supervisor: StopSupervisor, pi) -> np.
     (the book's ``def-visitation``) is ``d_pi = (1 - gamma) y`` (total mass <= 1 under
     ``terminate``, exactly 1 under ``truncate``).
     """
-    pi = _check(mdp, supervisor, pi)
-    return discounted_solve(mdp, policy_kernel(mdp, supervisor, pi), mdp.rho, transpose=True)
+    return _visitation(mdp, supervisor, _check(mdp, supervisor, pi))
+
+
+def _visitation(mdp: FiniteMDP, supervisor: StopSupervisor, pi: np.ndarray) -> np.ndarray:
+    return _discounted_solve(mdp, policy_kernel(mdp, supervisor, pi), mdp.rho, transpose=True)
 
 
 def policy_value(mdp: FiniteMDP, supervisor: StopSupervisor, pi, x) -> np.ndarray:
@@ -189,8 +198,8 @@ def evaluate_policy(mdp: FiniteMDP, supervisor: StopSupervisor, pi, pi0=None) ->
     ``J_r``, ``J_I`` and ``D`` are ``y . x_pi`` for one visitation vector ``y``
     (:func:`discounted_visitation`); ``J_r^0`` needs a second solve with ``beta = 0``.
     """
-    pi = _check(mdp, supervisor, pi)
-    y = discounted_visitation(mdp, supervisor, pi)
+    pi = _check(mdp, supervisor, pi)  # once: the solves below trust it
+    y = _visitation(mdp, supervisor, pi)
     task = float(y @ (pi * supervisor.task_reward(mdp)).sum(axis=1))
     stop_value = float(y @ (pi * supervisor.learner_reward()).sum(axis=1))
     kl_cost = None
@@ -199,7 +208,7 @@ def evaluate_policy(mdp: FiniteMDP, supervisor: StopSupervisor, pi, pi0=None) ->
         kl = kl_per_state(pi, pi0)
         reached = y > 0
         kl_cost = float(y[reached] @ kl[reached]) if np.isfinite(kl[reached]).all() else float("inf")
-    y0 = discounted_visitation(mdp, no_stops(mdp), pi)
+    y0 = _visitation(mdp, no_stops(mdp), pi)
     unsup = float(y0 @ (pi * mdp.r).sum(axis=1))
     return PolicyEvaluation(
         task_return=task,
