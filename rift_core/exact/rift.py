@@ -127,6 +127,13 @@ def _log_partition(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, a
     return c, shifted, np.log1p((weight * np.expm1(shifted / alpha)).sum(axis=-1, keepdims=True))
 
 
+def _soft_value(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, alpha) -> np.ndarray:
+    """``V[s] = alpha log sum_a pi_ref e^{Q / alpha}`` alone (no policy), from :func:`_backup_weights`'s arrays:
+    what a value-iteration sweep needs."""
+    c, _, L = _log_partition(Q, weight, off_support, alpha)
+    return (c + alpha * L)[..., 0]
+
+
 def spibb_backup(Q: np.ndarray, pi_ref: np.ndarray, alpha: float, bootstrapped: np.ndarray):
     r"""Soft maximisation that keeps ``pi_ref`` on the bootstrapped pairs (soft Pi_b-SPIBB).
 
@@ -204,8 +211,7 @@ class DenseSoftBellman:
             Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
         else:
             Q = self.x + (self._gamma_K @ V).reshape(S, A)
-        c, _, L = _log_partition(Q, self._weight, self._off_support, self.alpha)
-        TV = (c + self.alpha * L)[:, 0]
+        TV = _soft_value(Q, self._weight, self._off_support, self.alpha)
         return TV, Q, float(np.abs(TV - V).max())
 
     def greedy(self, Q):
