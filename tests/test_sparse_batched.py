@@ -192,9 +192,9 @@ def test_the_soft_sweeps_exponential_is_libm_exp_to_a_few_ulps():
 
     import numba
 
-    from rift_core.exact.sparse import _exp_parts
+    from rift_core.exact.sparse import _SWEEP_FLAGS, _exp_parts
 
-    @numba.njit
+    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is (fused multiply-adds allowed)
     def exp_via_parts(y):
         out = np.empty_like(y)
         bits = np.empty(2, dtype=np.int64)
