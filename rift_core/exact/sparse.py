@@ -65,21 +65,9 @@ def _exp_parts(y):
     patterns of the two powers of two as int64 (read them through a float64 view). See the comment above."""
     n = math.floor(y * _LOG2E + 0.5)
     r = (y - n * _LN2_HI) - n * _LN2_LO
-    c = _INV_FACTORIAL
-    p = c[13]
-    p = p * r + c[12]
-    p = p * r + c[11]
-    p = p * r + c[10]
-    p = p * r + c[9]
-    p = p * r + c[8]
-    p = p * r + c[7]
-    p = p * r + c[6]
-    p = p * r + c[5]
-    p = p * r + c[4]
-    p = p * r + c[3]
-    p = p * r + c[2]
-    p = p * r + c[1]
-    p = p * r + c[0]
+    p = _INV_FACTORIAL[13]
+    for i in range(12, -1, -1):  # Horner; a fixed trip count, which the compiler unrolls
+        p = p * r + _INV_FACTORIAL[i]
     k = np.int64(n)
     h = k >> 1
     return p, (h + 1023) << 52, (k - h + 1023) << 52
