@@ -14,7 +14,7 @@ same bytes. What makes it fast on a CPU: unsigned 32-bit column indices (no
 wraparound check per read), two accumulators per row, the hard sweep reading
 one byte of ``pi_ref``'s support per pair, no stay term under ``terminate``, and
 the soft backup's exponentials as a branch-free SIMD loop per block (accuracy
-argument at :func:`_exp_parts`).
+argument at ``_exp_parts``).
 
 Stopping rule (a value-error guarantee, not an iteration count): the operator
 is a contraction with modulus ``kappa = gamma max_{s,a} ||K(s, a, .)||_1``
