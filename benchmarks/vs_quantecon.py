@@ -13,8 +13,9 @@ for DiscreteDP, which needs a stochastic kernel). Two comparisons:
    Krylov (BiCGSTAB) evaluation, exact (from the value of the uniform reference
    policy, or from ``V0 = 0``) or inexact (``forcing=1e-3``), all with the guaranteed stopping rule. QuantEcon: value iteration and modified policy iteration,
    each at the largest epsilon (from a grid) whose answer meets the target.
-   Each method runs once untimed (compilation, page faults), then ``--repeats``
-   times; the ratios are printed for the minima and for the medians.
+   Each method first runs untimed (compilation, page faults; the first run's
+   answer is the one checked), then ``--repeats`` timed runs; the ratios are
+   printed for the minima and for the medians.
 """
 
 import argparse

@@ -256,3 +256,19 @@ def test_sparse_policy_iteration_from_V0_reaches_the_same_solution():
         np.testing.assert_allclose(from_zero.policy, default.policy, atol=1e-6)
     with pytest.raises(ValueError, match="V0"):
         policy_iteration_sparse(mdp, sup, x, pi0, 0.0, V0=np.zeros(3))
+
+
+def test_hard_greedy_is_the_first_maximiser_on_the_support():
+    from rift_core.exact.sparse import _hard_greedy
+
+    rng = np.random.default_rng(7)
+    Q = np.round(rng.normal(size=(500, 4)), 1)  # ties
+    pi_ref = np.where(rng.random((500, 4)) < 0.3, 0.0, 1.0)
+    pi_ref[np.arange(500), rng.integers(0, 4, 500)] = 1.0  # every row has support
+    Q[pi_ref == 0] += 10.0  # the largest Q off the support must not be chosen
+    policy, log_policy = _hard_greedy(Q, pi_ref)
+    chosen = np.where(pi_ref > 0, Q, -np.inf).argmax(axis=1)  # numpy: the first maximiser
+    expected = np.zeros((500, 4))
+    expected[np.arange(500), chosen] = 1.0
+    np.testing.assert_array_equal(policy, expected)
+    np.testing.assert_array_equal(log_policy, np.where(expected > 0, 0.0, -np.inf))

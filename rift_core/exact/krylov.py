@@ -151,13 +151,14 @@ def bicgstab(ptr, idx, val, diag, b, x0=None, rtol: float = 1e-10, maxiter: int 
     for name, a in (("b", b), ("x0", x), ("val", val), ("diag", diag)):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} has a non-finite entry at index {int(np.flatnonzero(~np.isfinite(a))[0])}")
-    maxiter = max(1000, 10 * n) if maxiter is None else check_positive_int("maxiter", maxiter)
+    maxiter = None if maxiter is None else check_positive_int("maxiter", maxiter)
     ptr, idx = ptr.astype(_compact_index(int(ptr[-1])), copy=False), idx.astype(_compact_index(n), copy=False)
-    return _solve(ptr, idx, np.ascontiguousarray(val, dtype=np.float64),
-                  np.ascontiguousarray(diag, dtype=np.float64), b, x, rtol, reduction, maxiter)
+    return _bicgstab_trusted(ptr, idx, np.ascontiguousarray(val, dtype=np.float64),
+                             np.ascontiguousarray(diag, dtype=np.float64), b, x, rtol, reduction, maxiter)
 
 
-def _bicgstab_trusted(ptr, idx, val, diag, b, x, rtol: float, reduction: float = 1.0):
+def _bicgstab_trusted(ptr, idx, val, diag, b, x, rtol: float, reduction: float = 1.0, maxiter: int | None = None):
     """:func:`bicgstab` without its checks, for arrays this package built and validated itself (the sparse
     backend's policy rows): the checks read the whole matrix, about a tenth of a solve at 10^5 states."""
-    return _solve(ptr, idx, val, diag, b, np.array(x, dtype=np.float64), rtol, reduction, max(1000, 10 * len(b)))
+    maxiter = max(1000, 10 * len(b)) if maxiter is None else maxiter
+    return _solve(ptr, idx, val, diag, b, np.array(x, dtype=np.float64), rtol, reduction, maxiter)

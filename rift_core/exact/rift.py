@@ -205,8 +205,7 @@ class DenseSoftBellman:
 
     def apply(self, V):
         S, A = self.shape
-        if not (isinstance(V, np.ndarray) and V.dtype == np.float64 and V.shape == (S,) and np.isfinite(V).all()):
-            V = as_float_array("V", V, (S,))  # names the field and the first bad index
+        V = as_float_array("V", V, (S,))
         if self._gamma_K is None:
             Q = self.x + self.gamma * self.supervisor.expected_next(self.mdp, V)
         else:

@@ -255,8 +255,8 @@ class SparseSoftBellman:
         S, A = mdp.n_states, mdp.n_actions
         # the numba kernel trusts its shapes: a wrong one would read out of bounds, so check them here
         self.x = np.ascontiguousarray(as_float_array("x", x, (S, A)))
-        self.pi_ref = np.ascontiguousarray(check_policy("pi_ref", pi_ref, S, A) if validate_policy
-                       else as_float_array("pi_ref", pi_ref, (S, A)))
+        pi_ref = check_policy("pi_ref", pi_ref, S, A) if validate_policy else as_float_array("pi_ref", pi_ref, (S, A))
+        self.pi_ref = np.ascontiguousarray(pi_ref)
         self.alpha = float(check_scalar("alpha", alpha, low=0.0))
         self.gamma, self.shape = mdp.gamma, (S, A)
         self.indptr, self.indices, self.data, self.gcont, self.gstay = _arrays(mdp, supervisor)
