@@ -23,3 +23,17 @@ def spread(fn, repeats: int = 9) -> tuple[float, float]:
         fn()
         times.append(time.perf_counter() - t)
     return min(times), float(np.median(times))
+
+
+def interleaved(fns: dict, repeats: int = 15) -> dict:
+    """Time several callables side by side: after one untimed call of each, ``repeats`` rounds that call each once,
+    in turn, so a slow spell of a noisy machine hits them all alike. Returns ``{name: array of wall times}``."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: np.array(t) for name, t in times.items()}

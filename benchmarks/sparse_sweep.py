@@ -1,24 +1,33 @@
 """(a) Fused sparse soft Bellman sweep against the time to stream the same bytes; a 10^6-state RIFT solve.
 
-The streaming limit is a parallel pass (numba ``prange``, as many threads as
-the sweep uses) that reads every array the sweep reads (CSR data, indices and
-indptr; x, the stop coefficients, pi_ref's support and, for the soft sweep, its
-weights; V) and writes every array it writes (V out, Q out), with no arithmetic
-beyond a sum and no indirection: the
-memory system's rate for exactly those bytes. fraction = limit time / sweep
-time is the share of that rate the sweep reaches (1.0 would be memory-bound with
-nothing lost to the gather ``V[indices[j]]`` or to arithmetic). A single-threaded
-numpy read of the same bytes is printed for comparison: it is not the limit.
+The streaming limit is the faster of two parallel passes (numba ``prange``, as
+many threads as the sweep uses) that read every array the sweep reads (the
+transitions' weights and column indices, and their row pointers in the CSR
+layout; x, the stop coefficients, pi_ref's support and, for the soft sweep, its
+weights; V) and write every array it writes (V out, Q out), with no arithmetic
+beyond a sum and no indirection: one pass per array, and one pass over blocks of
+states that reads each block's share of every array, as the sweep does (several
+streams at once per thread, which some memory systems need to reach their peak).
+It is the memory system's rate for exactly those bytes. fraction = limit time /
+sweep time is the share of that rate the sweep reaches (1.0 would be
+memory-bound with nothing lost to the gather ``V[indices[j]]`` or to arithmetic).
+A single-threaded numpy read of the same bytes is printed for comparison: it is
+not the limit.
 
 The gather limit is a second, tighter floor for this access pattern: a
 parallel sparse matrix-vector product ``sum_j data[j] V[indices[j]]`` over the
-same CSR rows, writing nothing, the faster of two compilations (vectorised
-with ``fastmath``, whose gather instructions are slow on some processors, and
-scalar with two accumulators, as the sweep is). Its indirect reads of ``V`` are the sweep's,
-and on a random MDP (successors uniform over all states) they hit memory at
-random, which no streaming pass pays. fraction of the gather limit = gather
-time / sweep time: what the sweep loses to everything else (the backup, Q's
-writes, the streams of x, pi_ref and the stop coefficients).
+same rows (for the padded layout, as CSR rows of the padded width), writing
+nothing, the faster of two compilations (vectorised with ``fastmath``, whose
+gather instructions are slow on some processors, and scalar with two
+accumulators, as the sweep is). Its indirect reads of ``V`` are the sweep's, and
+on a random MDP (successors uniform over all states) they hit memory at random,
+which no streaming pass pays. fraction of the gather limit = gather time / sweep
+time: what the sweep loses to everything else (the backup, Q's writes, the
+streams of x, pi_ref and the stop coefficients).
+
+Every floor and the sweep are timed interleaved (``_timing.interleaved``: each
+round runs each once, in turn), and the fractions are ratios of minima, with the
+median of the per-round ratios beside them.
 """
 
 import argparse
@@ -27,7 +36,7 @@ import time
 import numba
 import numpy as np
 
-from _timing import spread
+from _timing import interleaved
 
 
 @numba.njit(parallel=True, fastmath=True)
@@ -66,9 +75,47 @@ def _gather_scalar(indptr, indices, data, V):
     return total
 
 
-def gather_limit(indptr, indices, data, V):
-    """(minimum, median) time of the faster of the two gathers."""
-    return min(spread(lambda: g(indptr, indices, data, V)) for g in (_gather_vectorised, _gather_scalar))
+@numba.njit(inline="always")
+def _sum(a, lo, hi):
+    """``sum(a[lo:hi])`` through unsigned indices (numba checks a signed index for wraparound, which keeps the loop
+    from compiling to SIMD code)."""
+    acc = 0.0
+    for j in range(np.uint64(lo), np.uint64(hi)):
+        acc += a[np.uint64(j)]
+    return acc
+
+
+@numba.njit(parallel=True, fastmath=True)
+def _stream_blocks(starts, data, indices, indptr, x, gcont, gstay, support, weight, V, V_out, Q, block):
+    """Each block of ``block`` states reads its share of every array and writes its share of ``V_out`` and ``Q``;
+    the block's transitions are ``starts[b]:starts[b + 1]``."""
+    S = V.shape[0]
+    A = Q.shape[0] // S
+    total = 0.0
+    for b in numba.prange(starts.shape[0] - 1):
+        s0, s1 = b * block, min(S, b * block + block)
+        r0, r1 = s0 * A, s1 * A
+        acc = _sum(data, starts[b], starts[b + 1]) + _sum(indices, starts[b], starts[b + 1]) + _sum(V, s0, s1)
+        acc += _sum(x, r0, r1) + _sum(gcont, r0, r1) + _sum(support, r0, r1)
+        if indptr.shape[0] > 0:
+            acc += _sum(indptr, r0, r1 + 1)
+        if gstay.shape[0] > 0:
+            acc += _sum(gstay, r0, r1)
+        if weight.shape[0] > 0:
+            acc += _sum(weight, r0, r1)
+        for s in range(np.uint64(s0), np.uint64(s1)):
+            V_out[np.uint64(s)] = 0.0
+        for r in range(np.uint64(r0), np.uint64(r1)):
+            Q[np.uint64(r)] = 0.0
+        total += acc
+    return total
+
+
+def row_pointers(T):
+    """CSR row pointers of the operator's transition arrays (for the padded layout, rows of its width)."""
+    if T.layout == "csr":
+        return T.indptr
+    return np.arange(0, T.data.shape[0] + 1, len(T.width), dtype=np.uint32 if T.data.shape[0] < 2**32 else np.int64)
 
 
 @numba.njit(parallel=True)
@@ -83,6 +130,19 @@ def parallel_stream(reads, writes):
         _read(a.reshape(-1))
     for a in writes:
         _write(a.reshape(-1))
+
+
+def block_stream(T, V, V_out, Q, soft: bool, block: int = 256):
+    """A callable that streams exactly the arrays ``T.apply`` touches, by blocks of states (:func:`_stream_blocks`)."""
+    S, A = T.shape
+    ptr = row_pointers(T).astype(np.int64)
+    starts = ptr[np.minimum(np.arange(0, S + block, block), S) * A]
+    weight = T.pi_ref.reshape(-1) if soft else np.empty(0)
+    args = (starts, T.data, T.indices, T.indptr, T.x.reshape(-1), T.gcont, T.gstay, T.support, weight, V, V_out,
+            Q.reshape(-1), block)
+    return lambda: _stream_blocks(*args)
+
+
 from rift_core import StopSupervisor, evaluate_policy, tabular_envs
 from rift_core.exact.sparse import (SparseSoftBellman, modified_policy_iteration_sparse, policy_iteration_sparse,
                                     soft_value_iteration_sparse)
@@ -96,6 +156,9 @@ def main(argv=None):
     parser.add_argument("--window", type=int, default=None,
                         help="successors within this many states of their state (local dynamics); default: anywhere")
     parser.add_argument("--tol", type=float, default=1e-8)
+    parser.add_argument("--layout", choices=("auto", "csr", "ell"), default="auto",
+                        help="the operator's transition layout (SparseSoftBellman's layout)")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds")
     parser.add_argument("--skip-solve", action="store_true")
     args = parser.parse_args(argv)
     S, A = args.states, args.actions
@@ -111,8 +174,11 @@ def main(argv=None):
     x = np.ascontiguousarray(-beta)
     V = rng.random(S)
     V_out, Q = np.empty(S), np.empty((S, A))
-    operators = {alpha: SparseSoftBellman(mdp, sup, x, pi0, alpha) for alpha in (0.1, 0.0)}
-    gather = None
+    operators = {alpha: SparseSoftBellman(mdp, sup, x, pi0, alpha, layout=args.layout) for alpha in (0.1, 0.0)}
+    layout = operators[0.0].layout
+    print(f"transition layout: {layout}" + (f" (rows padded to {len(operators[0.0].width)} entries, "
+                                            f"{operators[0.0].data.size / mdp.transition_matrix.nnz - 1:.1%} padding)"
+                                            if layout == "ell" else ""))
     for alpha, label in ((0.1, "soft (alpha = 0.1)"), (0.0, "hard max (alpha = 0)")):
         T = operators[alpha]
         # exactly what this sweep reads: the hard sweep reads pi_ref's support (one byte per pair), the soft sweep
@@ -120,19 +186,30 @@ def main(argv=None):
         reads = [T.data, T.indices, T.indptr, T.x, T.gcont, T.gstay, T.support, V] + ([T.pi_ref] if alpha else [])
         writes = [V_out, Q]
         nbytes = sum(a.nbytes for a in reads + writes)
-        stream, stream_med = spread(lambda: parallel_stream(reads, writes))
-        single, single_med = spread(lambda: [a.sum() for a in reads + writes])
-        print(f"{label}: streaming limit, {nbytes / 1e9:.2f} GB read and written in parallel: {stream * 1e3:.1f} ms "
-              f"(median {stream_med * 1e3:.1f} ms), {nbytes / stream / 1e9:.0f} GB/s; "
-              f"a single-threaded numpy read of the same bytes: {single * 1e3:.1f} ms ({nbytes / single / 1e9:.0f} GB/s)")
-        if gather is None:
-            gather, gather_med = gather_limit(T.indptr, T.indices, T.data, V)
-            print(f"gather limit, the same rows' sparse product with V and nothing else: {gather * 1e3:.1f} ms "
-                  f"(median {gather_med * 1e3:.1f} ms)")
-        sweep, sweep_med = spread(lambda: T.apply(V, V_out, Q))
-        print(f"{label:22s} sweep {sweep * 1e3:6.1f} ms (median {sweep_med * 1e3:6.1f}) "
-              f"| fraction of the streaming limit: {stream / sweep:.2f} (medians: {stream_med / sweep_med:.2f}) "
-              f"| of the gather limit: {gather / sweep:.2f} (medians: {gather_med / sweep_med:.2f})")
+        ptr = row_pointers(T)
+        t = interleaved({
+            "one pass per array": lambda: parallel_stream(reads, writes),
+            "one pass by blocks of states": block_stream(T, V, V_out, Q, alpha > 0),
+            "gather (vectorised)": lambda: _gather_vectorised(ptr, T.indices, T.data, V),
+            "gather (scalar)": lambda: _gather_scalar(ptr, T.indices, T.data, V),
+            "single-threaded numpy read": lambda: [a.sum() for a in reads + writes],
+            "sweep": lambda: T.apply(V, V_out, Q),
+        }, args.repeats)
+        stream_name = min(("one pass per array", "one pass by blocks of states"), key=lambda n: t[n].min())
+        gather_name = min(("gather (vectorised)", "gather (scalar)"), key=lambda n: t[n].min())
+        stream, gather, sweep, single = t[stream_name], t[gather_name], t["sweep"], t["single-threaded numpy read"]
+        print(f"{label}: streaming limit, {nbytes / 1e9:.2f} GB read and written in parallel ({stream_name}, the "
+              f"faster): {stream.min() * 1e3:.1f} ms (median {np.median(stream) * 1e3:.1f} ms), "
+              f"{nbytes / stream.min() / 1e9:.0f} GB/s (one pass per array {t['one pass per array'].min() * 1e3:.1f} ms, "
+              f"by blocks {t['one pass by blocks of states'].min() * 1e3:.1f} ms); "
+              f"a single-threaded numpy read of the same bytes: {single.min() * 1e3:.1f} ms "
+              f"({nbytes / single.min() / 1e9:.0f} GB/s)")
+        print(f"{label}: gather limit, the same rows' sparse product with V and nothing else ({gather_name}): "
+              f"{gather.min() * 1e3:.1f} ms (median {np.median(gather) * 1e3:.1f} ms)")
+        print(f"{label:22s} sweep {sweep.min() * 1e3:6.1f} ms (median {np.median(sweep) * 1e3:6.1f}) "
+              f"| fraction of the streaming limit: {stream.min() / sweep.min():.2f} "
+              f"(median of the rounds: {np.median(stream / sweep):.2f}) "
+              f"| of the gather limit: {gather.min() / sweep.min():.2f} (median of the rounds: {np.median(gather / sweep):.2f})")
     if args.skip_solve:
         return
     for name, solver, kwargs in (("soft value iteration", soft_value_iteration_sparse, {}),

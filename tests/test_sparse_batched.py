@@ -272,3 +272,50 @@ def test_hard_greedy_is_the_first_maximiser_on_the_support():
     expected[np.arange(500), chosen] = 1.0
     np.testing.assert_array_equal(policy, expected)
     np.testing.assert_array_equal(log_policy, np.where(expected > 0, 0.0, -np.inf))
+
+
+@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
+def test_padded_and_csr_layouts_give_the_same_operator_bit_for_bit(semantics):
+    from rift_core.exact.sparse import _BLOCK, SparseSoftBellman
+
+    S, A = _BLOCK + 51, 3
+    # successors within 3 states, drawn with replacement: duplicates are summed, so rows hold 2 to 5 entries
+    mdp = tabular_envs.random_sparse_mdp(S, A, 5, gamma=0.97, seed=8, window=3)
+    lengths = np.diff(mdp.transition_matrix.indptr)
+    assert lengths.min() < lengths.max() == 5
+    rng = np.random.default_rng(9)
+    sup = StopSupervisor(rng.uniform(0, 0.3, (S, A)), semantics)
+    pi0 = rng.dirichlet(np.ones(A), S)
+    x, V = rng.normal(size=(S, A)), rng.normal(size=S)
+    pi = rng.dirichlet(np.ones(A), S)
+    pi[rng.random((S, A)) < 0.3] = 0.0  # rows of K_pi of varied length
+    pi[np.arange(S), rng.integers(0, A, S)] += 0.1
+    pi /= pi.sum(axis=1, keepdims=True)
+    for alpha in (0.0, 0.01, 1.0):
+        csr = SparseSoftBellman(mdp, sup, x, pi0, alpha, layout="csr")
+        ell = SparseSoftBellman(mdp, sup, x, pi0, alpha, layout="ell")
+        assert (csr.layout, ell.layout, ell.indptr.size, ell.data.size) == ("csr", "ell", 0, S * A * 5)
+        for a, b in zip(csr.apply(V), ell.apply(V)):
+            np.testing.assert_array_equal(a, b)
+        V_given = V.copy()
+        np.testing.assert_array_equal(csr.evaluate(pi, V, sweeps=3), ell.evaluate(pi, V, sweeps=3))
+        np.testing.assert_array_equal(V, V_given)  # evaluation sweeps leave the caller's V alone
+        np.testing.assert_array_equal(csr.evaluate(pi, None), ell.evaluate(pi, None))
+
+
+def test_layout_auto_pads_local_dynamics_only_and_bad_layouts_are_refused():
+    from rift_core.exact.sparse import SparseSoftBellman
+
+    S, A = 3000, 2
+    sup, x, pi0 = StopSupervisor(np.zeros((S, A))), np.zeros((S, A)), np.full((S, A), 0.5)
+    local = tabular_envs.random_sparse_mdp(S, A, 8, seed=1, window=20)
+    anywhere = tabular_envs.random_sparse_mdp(S, A, 8, seed=1)
+    assert SparseSoftBellman(local, sup, x, pi0, 0.1).layout == "ell"
+    assert SparseSoftBellman(anywhere, sup, x, pi0, 0.1).layout == "csr"  # successors anywhere: the gather misses
+    assert SparseSoftBellman(anywhere, sup, x, pi0, 0.1, layout="ell").layout == "ell"
+    with pytest.raises(ValueError, match="layout must be one of"):
+        SparseSoftBellman(local, sup, x, pi0, 0.1, layout="dense")
+    wide = tabular_envs.random_sparse_mdp(S, A, 20, seed=1)  # rows of about 20 entries
+    assert SparseSoftBellman(wide, sup, x, pi0, 0.1).layout == "csr"
+    with pytest.raises(ValueError, match="1 to 16 entries"):
+        SparseSoftBellman(wide, sup, x, pi0, 0.1, layout="ell")

@@ -35,15 +35,29 @@ def _compact_index(largest: int):
 
 
 @numba.njit(inline="always")
-def _row_dot(indptr, indices, data, V, r):
-    """``sum_j data[j] V[indices[j]]`` over CSR row ``r``, with two accumulators (two chains of adds in flight)."""
-    j, hi = indptr[r], indptr[r + 1]
+def _row_span(indptr, width, r):
+    """Row ``r``'s entries ``[lo, hi)`` as ``np.uint64``: ``indptr[r], indptr[r + 1]`` of a CSR layout when ``width``
+    is ``()``, and ``r K, r K + K`` of a padded (ELL) layout of ``K = len(width)`` entries per row when ``width`` is a
+    tuple of that length. The length is part of the tuple's type, so numba compiles one loop per ``K`` with a
+    constant trip count, which it unrolls. ``r`` must be a ``np.uint64``: numba adds a negative-index wraparound
+    to every read through a signed index (see :func:`_compact_index`)."""
+    if len(width) == 0:
+        return np.uint64(indptr[r]), np.uint64(indptr[r + np.uint64(1)])
+    k = np.uint64(len(width))
+    return r * k, r * k + k
+
+
+@numba.njit(inline="always")
+def _row_dot(indptr, width, indices, data, V, r):
+    """``sum_j data[j] V[indices[j]]`` over row ``r`` (:func:`_row_span`), with two accumulators (two chains of
+    adds in flight)."""
+    j, hi = _row_span(indptr, width, r)
     acc0 = 0.0
     acc1 = 0.0
-    while j + 1 < hi:
+    while j + np.uint64(1) < hi:
         acc0 += data[j] * V[indices[j]]
-        acc1 += data[j + 1] * V[indices[j + 1]]
-        j += 2
+        acc1 += data[j + np.uint64(1)] * V[indices[j + np.uint64(1)]]
+        j += np.uint64(2)
     if j < hi:
         acc0 += data[j] * V[indices[j]]
     return acc0 + acc1
@@ -55,7 +69,7 @@ def _product(ptr, idx, val, diag, p, out, w):
     wo = 0.0
     oo = 0.0
     for s in numba.prange(p.shape[0]):
-        acc = (1.0 - diag[s]) * p[s] - _row_dot(ptr, idx, val, p, s)
+        acc = (1.0 - diag[s]) * p[s] - _row_dot(ptr, (), idx, val, p, np.uint64(s))
         out[s] = acc
         wo += w[s] * acc
         oo += acc * acc
