@@ -83,3 +83,18 @@ def test_truncate_self_loop_value():
     sol = solve_rift(mdp, sup, pi0, 0.3)
     g, b = float(PARAMS["gamma"]), float(PARAMS["b"])
     assert sol.V[1] == pytest.approx(-b / (1 - g), abs=1e-10)
+
+
+def test_soft_backup_keeps_a_tiny_prior_weight_on_the_best_action():
+    # the best action has prior weight 1e-310 and its rivals' terms underflow: V = Q_best + alpha log(1e-310);
+    # the log1p form alone lost the weight (log1p(-1) = -inf)
+    from rift_core.exact.rift import soft_backup
+
+    Q = np.array([[60.0, 0.0, 0.0], [1.0, 0.5, 0.0]])
+    pi_ref = np.array([[1e-310, 0.5, 0.5 - 1e-310], [1e-12, 0.5, 0.5 - 1e-12]])
+    for alpha in (0.01, 0.1):
+        V, pi, _, log_pi = soft_backup(Q, pi_ref, alpha)
+        # the definition alpha log sum_a pi_ref e^{Q / alpha}, summed in logs (numpy's logaddexp, no cancellation)
+        expected = [alpha * np.logaddexp.reduce(np.log(w) + q / alpha) for q, w in zip(Q, pi_ref)]
+        np.testing.assert_allclose(V, expected, rtol=1e-14)
+        assert np.isfinite(log_pi[:, 0]).all() and np.allclose(pi.sum(axis=1), 1.0)

@@ -218,6 +218,38 @@ def test_the_soft_sweeps_exponential_is_libm_exp_to_a_few_ulps():
     assert exp_via_parts(np.array([0.0]))[0] == 1.0
 
 
+def test_the_soft_sweeps_logarithm_is_libm_log_to_a_few_ulps():
+    import math
+
+    import numba
+
+    from rift_core.exact.sparse import _LN2_HI, _LN2_LO, _SWEEP_FLAGS, _TWO54, _log_mantissa, _log_parts
+
+    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is, with the sweep's scaling of subnormal arguments
+    def log_via_parts(z):
+        out = np.empty_like(z)
+        scaled, m = np.empty(1), np.empty(1, dtype=np.int64)
+        for i in range(z.shape[0]):
+            tiny = z[i] < 2.2250738585072014e-308
+            scaled[0] = z[i] * _TWO54 if tiny else z[i]
+            m[0], e = _log_parts(scaled.view(np.int64)[0])
+            shift = (-54.0 if tiny else 0.0) + e
+            out[i] = shift * _LN2_HI + (shift * _LN2_LO + _log_mantissa(m.view(np.float64)[0]))
+        return out
+
+    rng = np.random.default_rng(1)
+    # (0, 1] uniformly and log-uniformly, every power of two down to the smallest subnormal, the reduction's
+    # breakpoints sqrt(2) and sqrt(1/2), and just above 1 (a rounded ratio can exceed 1 by an ulp)
+    z = np.r_[rng.uniform(0.0, 1.0, 500_000), np.exp(rng.uniform(-745.0, 0.0, 500_000)), 2.0 ** -np.arange(1075),
+              np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 0.0), np.sqrt(0.5), np.nextafter(np.sqrt(0.5), 1.0),
+              1.0, 1.0 + 2.0**-52, 1.0 - 2.0**-53, 5e-324, 2.2250738585072014e-308]
+    z = z[z > 0]
+    ours, libm = log_via_parts(z), np.array([math.log(v) for v in z])
+    ulps = np.abs(ours - libm) / np.spacing(np.abs(libm)).clip(min=np.spacing(0.0))
+    assert ulps.max() <= 4, f"{ulps.max()} ulps at z = {z[ulps.argmax()]}"
+    assert log_via_parts(np.array([1.0]))[0] == 0.0
+
+
 @pytest.mark.parametrize("semantics", ["terminate", "truncate"])
 def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
     from rift_core.exact.rift import soft_backup
@@ -232,6 +264,8 @@ def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
     pi0[np.arange(S), rng.integers(0, A, S)] += 0.1
     pi0 /= pi0.sum(axis=1, keepdims=True)
     x = rng.normal(size=(S, A)) * 10.0  # with alpha 0.01, y reaches below -745 (exp underflows to 0)
+    # state 0's best action has a subnormal prior weight: with alpha 0.01 the log's argument is subnormal too
+    pi0[0], x[0] = [1e-310, 0.5, 0.5 - 1e-310], [60.0, 0.0, 0.0]
     V = rng.normal(size=S)
     P = mdp.transition_matrix.toarray().reshape(S, A, S)
     beta = sup.beta

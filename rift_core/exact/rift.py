@@ -23,9 +23,11 @@ advantage of avoiding stops over ``alpha``. Entropy-regularised stop avoidance
 
 Numerics: the log-sum-exp is evaluated as
 ``V = c + alpha log1p(sum_a w_a expm1((Q_a - c) / alpha))`` with ``c`` the
-largest supported ``Q`` and ``w`` the normalised reference, which keeps ``V``
-accurate to rounding relative to ``|Q|`` for every ``alpha`` from 1e-6 to 1e6;
-actions with ``pi_ref = 0`` stay impossible.
+largest supported ``Q`` and ``w`` the normalised reference (and as
+``c + alpha log(sum_a w_a exp((Q_a - c) / alpha))`` where that sum is at most
+1/2, so a small sum keeps its digits), which keeps ``V`` accurate to rounding
+relative to ``|Q|`` for every ``alpha`` from 1e-6 to 1e6; actions with
+``pi_ref = 0`` stay impossible.
 """
 
 from __future__ import annotations
@@ -119,12 +121,20 @@ def _backup_weights(pi_ref: np.ndarray):
 def _log_partition(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, alpha):
     r"""``(c, Q - c, L)`` with ``c = max_{a : pi_ref > 0} Q`` and ``L = log sum_a w e^{(Q - c) / alpha}``, so that
     the soft value is ``c + alpha L`` (``Q - c`` is ``-inf`` off the support). ``L`` is computed as
-    ``log1p(sum_a w expm1(y))``: exact to rounding when every ``y`` is near 0 (large ``alpha``), where
-    ``log(sum w e^y)`` would lose the digits of a sum near 1."""
+    ``log1p(t)``, ``t = sum_a w expm1(y)``: exact to rounding when every ``y`` is near 0 (large ``alpha``), where
+    ``log(sum w e^y)`` would lose the digits of a sum near 1; but where the sum ``1 + t`` is at most 1/2, ``t`` is a
+    difference near -1 that loses the digits of a small sum (a best action of prior weight 1e-310 whose rivals'
+    terms underflow gave ``t = -1`` and ``L = -inf``), so there ``L = log(sum_a w e^y)``, a sum of positive terms."""
     Qm = Q + off_support
     c = Qm.max(axis=-1, keepdims=True)
     shifted = Qm - c  # <= 0, max 0 on the support
-    return c, shifted, np.log1p((weight * np.expm1(shifted / alpha)).sum(axis=-1, keepdims=True))
+    y = shifted / alpha
+    L = np.log1p((weight * np.expm1(y)).sum(axis=-1, keepdims=True))
+    small = L <= -math.log(2.0)
+    if small.any():
+        with np.errstate(divide="ignore"):  # a row without support (unvalidated pi_ref) sums to 0, as before
+            L = np.where(small, np.log((weight * np.exp(y)).sum(axis=-1, keepdims=True)), L)
+    return c, shifted, L
 
 
 def _soft_value(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, alpha) -> np.ndarray:

@@ -14,8 +14,8 @@ bytes. What makes it fast on a CPU: unsigned 32-bit column indices and unsigned
 loop indices where they decide the code (numba checks every read through a
 signed index for wraparound), two accumulators per row, the hard sweep reading
 one byte of ``pi_ref``'s support per pair, no stay term under ``terminate``, the
-soft backup's exponentials as a branch-free SIMD loop per block (accuracy
-argument at ``_exp_parts``) and, for local dynamics, rows padded to a common
+soft backup's exponentials and logarithms as branch-free SIMD loops per block
+(accuracy arguments at ``_exp_parts`` and ``_log_parts``) and, for local dynamics, rows padded to a common
 width (``SparseSoftBellman(layout=...)``).
 
 Stopping rule (a value-error guarantee, not an iteration count): the operator
@@ -59,6 +59,17 @@ _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_FACTORIAL = tuple(1.0 / math.factorial(k) for k in range(14))
 _BLOCK = 256  # states per block of the soft sweep: its buffers stay in the first-level cache
+# The soft backup's logarithms, vectorised likewise (a call to libm's log per state, with the registers it spills,
+# cost a tenth of the soft sweep). For z > 0 (z < 2^-1022 is first scaled by 2^54, exactly):
+#   z = 2^e m with m in [sqrt(1/2), sqrt(2)), read off z's bits (exact);
+#   log m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 3 - 2 sqrt(2) < 0.1716: m - 1 is exact (Sterbenz), so t carries
+#   the two roundings of m + 1 and of the division; 2 atanh(t) = sum_k 2 t^(2k+1) / (2k+1), k = 0..11, whose
+#   remainder is below t^25 / 12 < 1e-20 of log m, so the few roundings of Horner's 12 steps dominate;
+#   log z = e LN2_HI + (e LN2_LO + log m), e LN2_HI exact for |e| < 2^21.
+# tests/test_sparse_batched.py checks log z against math.log on (0, 1] and beyond (a few ulps).
+_ATANH_SERIES = tuple(2.0 / (2 * k + 1) for k in range(12))
+_SQRT2_BITS = 0x3FF6A09E667F3BCD  # the bits of sqrt(2)
+_TWO54 = 2.0**54
 
 
 @numba.njit(inline="always")
@@ -73,6 +84,27 @@ def _exp_parts(y):
     k = np.int64(n)
     h = k >> 1
     return p, (h + 1023) << 52, (k - h + 1023) << 52
+
+
+@numba.njit(inline="always")
+def _log_parts(zbits):
+    """``(m_bits, e)`` with ``z = 2^e m``, ``m`` in ``[sqrt(1/2), sqrt(2))`` (its bits as int64) for the bits of a
+    normal ``z > 0``; then ``log z = e LN2_HI + (e LN2_LO + _log_mantissa(m))``. See the comment above."""
+    e = ((zbits >> 52) & 0x7FF) - 1023
+    m_bits = (zbits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000  # m in [1, 2)
+    big = m_bits > _SQRT2_BITS  # positive floats order as their bits
+    return m_bits - (np.int64(big) << 52), e + np.int64(big)
+
+
+@numba.njit(inline="always")
+def _log_mantissa(m):
+    """``log m`` for ``m`` in ``[sqrt(1/2), sqrt(2))``: ``2 atanh((m - 1) / (m + 1))`` by its series (see above)."""
+    t = (m - 1.0) / (m + 1.0)
+    u = t * t
+    p = _ATANH_SERIES[11]
+    for i in range(10, -1, -1):  # Horner in t^2; a fixed trip count, which the compiler unrolls
+        p = p * u + _ATANH_SERIES[i]
+    return t * p
 
 
 # error_model="numpy": a division by zero gives inf or NaN (caught by the residual) instead of a check per division;
@@ -164,15 +196,35 @@ def _soft_sweep(indptr, width, indices, data, V, x, gcont, gstay, support, weigh
             bits1[k] = b1
             bits2[k] = b2
         scale1, scale2 = bits1.view(np.float64), bits2.view(np.float64)
-        for s in range(lo, hi):
+        # the ratios z = sum_a w e^y / sum_a w in (0, 1], then their logs as two branch-free loops (SIMD): one on
+        # the bits of z, one on the mantissas m (read back through a float64 view)
+        n = np.uint64(hi - lo)
+        z = np.empty(n)
+        shift = np.empty(n)
+        for i in range(n):
+            i = np.uint64(i)
             tot = 0.0
             wsum = 0.0
-            k0 = np.uint64((s - lo) * A)
-            for k in range(k0, k0 + np.uint64(A)):
+            for k in range(i * np.uint64(A), (i + np.uint64(1)) * np.uint64(A)):
                 k = np.uint64(k)
                 tot += term[k] * scale1[k] * scale2[k]
                 wsum += weight[first + k]
-            d = _store(V_out, V, s, best[s - lo] + alpha * math.log(tot / wsum))
+            zi = tot / wsum
+            tiny = zi < 2.2250738585072014e-308  # subnormal: scale by 2^54 (exact) so its exponent bits are right
+            z[i] = zi * _TWO54 if tiny else zi
+            shift[i] = -54.0 if tiny else 0.0
+        zbits = z.view(np.int64)
+        m_bits = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            i = np.uint64(i)
+            m_bits[i], e = _log_parts(zbits[i])
+            shift[i] += e
+        m = m_bits.view(np.float64)
+        for i in range(n):
+            i = np.uint64(i)
+            z[i] = shift[i] * _LN2_HI + (shift[i] * _LN2_LO + _log_mantissa(m[i]))
+        for s in range(lo, hi):
+            d = _store(V_out, V, s, best[s - lo] + alpha * z[np.uint64(s - lo)])
             dmax = max(dmax, d)
             bad += 0 if d < np.inf else 1  # NaN too
     return np.nan if bad else dmax
