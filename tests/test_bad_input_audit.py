@@ -99,6 +99,7 @@ CASES = [
     ("SparseSoftBellman x shape", "x", lambda: SparseSoftBellman(SPARSE, SUP, X[:, :1], PI0, 0.1)),
     ("SparseSoftBellman pi_ref shape", "pi_ref", lambda: SparseSoftBellman(SPARSE, SUP, X, PI0[:3], 0.1)),
     ("SparseSoftBellman alpha", "alpha", lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, -0.1)),
+    ("SparseSoftBellman layout", "layout", lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, 0.1, layout="coo")),
     ("SparseSoftBellman V shape", "V", lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, 0.1).apply(np.zeros(S + 1))),
     ("SparseSoftBellman V nan", "V",
      lambda: SparseSoftBellman(SPARSE, SUP, X, PI0, 0.1).apply(_with(np.zeros(S), 1, np.nan))),
