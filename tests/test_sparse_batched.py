@@ -353,3 +353,23 @@ def test_layout_auto_pads_local_dynamics_only_and_bad_layouts_are_refused():
     assert SparseSoftBellman(wide, sup, x, pi0, 0.1).layout == "csr"
     with pytest.raises(ValueError, match="1 to 16 entries"):
         SparseSoftBellman(wide, sup, x, pi0, 0.1, layout="ell")
+
+
+def test_a_sweep_whose_Q_overflows_off_the_support_raises():
+    # the maximum over pi_ref's support never sees the off-support action, so its Q = inf once went out silently
+    from rift_core.exact.sparse import SparseSoftBellman
+
+    S, A = 300, 2
+    mdp = tabular_envs.random_sparse_mdp(S, A, 3, gamma=0.99, seed=4, window=2)
+    sup = StopSupervisor(np.zeros((S, A)))
+    pi_ref = np.tile([1.0, 0.0], (S, 1))
+    x = np.zeros((S, A))
+    x[:, 1] = 1.7e308  # + gamma P V with V = 1e308 overflows to inf on action 1 only
+    V = np.full(S, 1e308)
+    for alpha in (0.0, 0.1):
+        for layout in ("csr", "ell"):
+            T = SparseSoftBellman(mdp, sup, x, pi_ref, alpha, layout=layout)
+            with pytest.raises(FloatingPointError, match="not finite"):
+                T.apply(V)
+    x[:, 1] = 0.0
+    assert np.isfinite(SparseSoftBellman(mdp, sup, x, pi_ref, 0.1).apply(V)[1]).all()  # no overflow: no error

@@ -115,17 +115,21 @@ _SWEEP_FLAGS = {"error_model": "numpy", "fastmath": {"contract"}}
 
 @numba.njit(inline="always")
 def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay):
-    """Write state ``s``'s row of ``Q`` (flat arrays) and return its maximum over ``pi_ref``'s support."""
+    """Write state ``s``'s row of ``Q`` (flat arrays) and return its maximum over ``pi_ref``'s support, or NaN if any
+    of the row's ``Q`` (on the support or off it) is not finite: ``q > best`` is false for a NaN, which the maximum
+    would otherwise skip, so ``0 q`` (0, or NaN for a NaN or an infinite ``q``) is added to it."""
     vs = V[s]
     best = -np.inf
+    finite = 0.0
     for r in range(s * A, s * A + A):
         q = x[r] + gcont[r] * _row_dot(indptr, width, indices, data, V, np.uint64(r))
         if has_stay:
             q += gstay[r] * vs
         Q_out[r] = q
+        finite += 0.0 * q
         if support[r] and q > best:
             best = q
-    return best
+    return best + finite
 
 
 @numba.njit(inline="always")
@@ -220,6 +224,9 @@ def _soft_pass(V, best_all, weight, alpha, V_out, Q_out):
             zi = tot / wsum
             tiny = zi < 2.2250738585072014e-308  # subnormal: scale by 2^54 (exact) so its exponent bits are right
             z[i] = zi * _TWO54 if tiny else zi
+            # z is positive and finite whenever best is finite (the best action's term is its weight w > 0, and
+            # the weights are finite); only then is its log needed: with best infinite or NaN, V is not finite
+            # whatever the log's bits give here, and the residual refuses it
             shift[i] = -54.0 if tiny else 0.0
         zbits = z.view(np.int64)
         m_bits = np.empty(n, dtype=np.int64)
