@@ -1,5 +1,7 @@
 """The sparse solvers and the batched path agree with the exact dense solvers."""
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sps
@@ -271,8 +273,8 @@ def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
     beta = sup.beta
     stay = beta if semantics == "truncate" else 0.0
     Q_dense = x + mdp.gamma * ((1.0 - beta) * (P @ V) + stay * V[:, None])
-    for alpha in (0.0, 0.01, 1.0):
-        TV, Q, d = SparseSoftBellman(mdp, sup, x, pi0, alpha).apply(V)
+    for alpha, layout in itertools.product((0.0, 0.01, 1.0), ("csr", "ell")):
+        TV, Q, d = SparseSoftBellman(mdp, sup, x, pi0, alpha, layout=layout).apply(V)
         np.testing.assert_allclose(Q, Q_dense, rtol=1e-13, atol=1e-13)
         V_dense = np.where(pi0 > 0, Q_dense, -np.inf).max(axis=1) if alpha == 0 else soft_backup(Q_dense, pi0, alpha)[0]
         np.testing.assert_allclose(TV, V_dense, rtol=1e-13, atol=1e-13)
@@ -347,8 +349,9 @@ def test_layout_auto_pads_local_dynamics_only_and_bad_layouts_are_refused():
     assert SparseSoftBellman(local, sup, x, pi0, 0.1).layout == "ell"
     assert SparseSoftBellman(anywhere, sup, x, pi0, 0.1).layout == "csr"  # successors anywhere: the gather misses
     assert SparseSoftBellman(anywhere, sup, x, pi0, 0.1, layout="ell").layout == "ell"
-    with pytest.raises(ValueError, match="layout must be one of"):
-        SparseSoftBellman(local, sup, x, pi0, 0.1, layout="dense")
+    for bad in ("dense", None, ["ell"]):
+        with pytest.raises(ValueError, match="layout must be one of"):
+            SparseSoftBellman(local, sup, x, pi0, 0.1, layout=bad)
     wide = tabular_envs.random_sparse_mdp(S, A, 20, seed=1)  # rows of about 20 entries
     assert SparseSoftBellman(wide, sup, x, pi0, 0.1).layout == "csr"
     with pytest.raises(ValueError, match="1 to 16 entries"):

@@ -15,8 +15,8 @@ loop indices where they decide the code (numba checks every read through a
 signed index for wraparound), two accumulators per row, the hard sweep reading
 one byte of ``pi_ref``'s support per pair, no stay term under ``terminate``, the
 soft backup's exponentials and logarithms as branch-free SIMD loops per block
-(accuracy arguments at ``_exp_parts`` and ``_log_parts``) and, for local dynamics, rows padded to a common
-width (``SparseSoftBellman(layout=...)``).
+(accuracy arguments at ``_exp_parts`` and ``_log_parts``) and, for local
+dynamics, rows padded to a common width (``SparseSoftBellman(layout=...)``).
 
 Stopping rule (a value-error guarantee, not an iteration count): the operator
 is a contraction with modulus ``kappa = gamma max_{s,a} ||K(s, a, .)||_1``
@@ -150,7 +150,8 @@ def _hard_sweep(indptr, width, indices, data, V, x, gcont, gstay, support, V_out
     dmax = 0.0
     bad = 0
     for s in numba.prange(S):
-        d = _store(V_out, V, s, _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay))
+        q_max = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay)
+        d = _store(V_out, V, s, q_max)
         dmax = max(dmax, d)
         bad += 0 if d < np.inf else 1  # NaN too
     # a NaN anywhere must reach the caller, so the solvers fail closed
@@ -414,7 +415,7 @@ class SparseSoftBellman:
         self.pi_ref = np.ascontiguousarray(pi_ref)
         self.alpha = float(check_scalar("alpha", alpha, low=0.0))
         self.gamma, self.shape = mdp.gamma, (S, A)
-        if layout not in _LAYOUTS:
+        if not isinstance(layout, str) or layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
         self.indptr, self.width, self.indices, self.data, self.gcont, self.gstay = _arrays(mdp, supervisor, layout)
         self.layout = "ell" if self.width else "csr"
@@ -434,7 +435,8 @@ class SparseSoftBellman:
         V = as_float_array("V", V, (S,))  # one pass over V: no copy for a float64 array, and NaN is refused
         V_out = np.empty(S) if V_out is None else _checked_out("V_out", V_out, (S,))
         Q_out = np.empty((S, A)) if Q_out is None else _checked_out("Q_out", Q_out, (S, A))
-        arrays = (self.indptr, self.width, self.indices, self.data, V, self.x.reshape(-1), self.gcont, self.gstay, self.support)
+        arrays = (self.indptr, self.width, self.indices, self.data, V, self.x.reshape(-1), self.gcont, self.gstay,
+                  self.support)
         d = (_hard_sweep(*arrays, V_out, Q_out.reshape(-1)) if self.alpha == 0.0 else
              _soft_sweep(*arrays, self.pi_ref.reshape(-1), self.alpha, V_out, Q_out.reshape(-1), self._best))
         if not math.isfinite(d):
