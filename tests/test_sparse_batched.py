@@ -339,6 +339,29 @@ def test_padded_and_csr_layouts_give_the_same_operator_bit_for_bit(semantics):
         np.testing.assert_array_equal(csr.evaluate(pi, None), ell.evaluate(pi, None))
 
 
+def test_prefetch_hints_past_the_end_change_nothing():
+    # the sweeps prefetch rows ahead of the loop, up to past the arrays' ends near the last states: a hint that
+    # never faults and never changes a value
+    import numba
+
+    from rift_core.exact.krylov import _prefetch_padded_rows
+
+    @numba.njit
+    def padded_sum(width, indices, data, ahead):
+        total = 0.0
+        for r in range(indices.shape[0] // len(width)):
+            _prefetch_padded_rows(width, indices, data, np.uint64(r + ahead), np.uint64(3))
+            for j in range(r * len(width), (r + 1) * len(width)):
+                total += data[j] * indices[j]
+        return total
+
+    rng = np.random.default_rng(3)
+    indices, data = rng.integers(0, 50, 120).astype(np.uint32), rng.normal(size=120)
+    for ahead in (0, 7, 10**9):
+        assert padded_sum((0,) * 4, indices, data, ahead) == padded_sum((0,) * 4, indices, data, 0)
+    np.testing.assert_allclose(padded_sum((0,) * 4, indices, data, 10**9), data @ indices)
+
+
 def test_layout_auto_pads_local_dynamics_only_and_bad_layouts_are_refused():
     from rift_core.exact.sparse import SparseSoftBellman
 
