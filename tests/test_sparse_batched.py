@@ -194,16 +194,13 @@ def test_the_soft_sweeps_exponential_is_libm_exp_to_a_few_ulps():
 
     import numba
 
-    from rift_core.exact.sparse import _SWEEP_FLAGS, _exp_parts
+    from rift_core.exact.sparse import _SWEEP_FLAGS, _exp
 
-    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is (fused multiply-adds allowed)
+    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is (fused multiply-adds allowed), in a SIMD loop
     def exp_via_parts(y):
         out = np.empty_like(y)
-        bits = np.empty(2, dtype=np.int64)
         for i in range(y.shape[0]):
-            p, bits[0], bits[1] = _exp_parts(y[i])
-            scale = bits.view(np.float64)
-            out[i] = p * scale[0] * scale[1]
+            out[i] = _exp(y[i])
         return out
 
     rng = np.random.default_rng(0)
@@ -225,18 +222,13 @@ def test_the_soft_sweeps_logarithm_is_libm_log_to_a_few_ulps():
 
     import numba
 
-    from rift_core.exact.sparse import _LN2_HI, _LN2_LO, _SWEEP_FLAGS, _TWO54, _log_mantissa, _log_parts
+    from rift_core.exact.sparse import _SWEEP_FLAGS, _log
 
-    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is, with the sweep's scaling of subnormal arguments
+    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is, in a SIMD loop
     def log_via_parts(z):
         out = np.empty_like(z)
-        scaled, m = np.empty(1), np.empty(1, dtype=np.int64)
         for i in range(z.shape[0]):
-            tiny = z[i] < 2.2250738585072014e-308
-            scaled[0] = z[i] * _TWO54 if tiny else z[i]
-            m[0], e = _log_parts(scaled.view(np.int64)[0])
-            shift = (-54.0 if tiny else 0.0) + e
-            out[i] = shift * _LN2_HI + (shift * _LN2_LO + _log_mantissa(m.view(np.float64)[0]))
+            out[i] = _log(z[i])
         return out
 
     rng = np.random.default_rng(1)
@@ -252,12 +244,12 @@ def test_the_soft_sweeps_logarithm_is_libm_log_to_a_few_ulps():
     assert log_via_parts(np.array([1.0]))[0] == 0.0
 
 
-@pytest.mark.parametrize("semantics", ["terminate", "truncate"])
-def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
+@pytest.mark.parametrize("semantics, A", [("terminate", 3), ("truncate", 3), ("truncate", 20)])
+def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics, A):
     from rift_core.exact.rift import soft_backup
-    from rift_core.exact.sparse import _BLOCK, SparseSoftBellman
+    from rift_core.exact.sparse import _BLOCK_PAIRS, SparseSoftBellman
 
-    S, A = 2 * _BLOCK + 37, 3  # two full blocks and a partial one
+    S = 2 * (_BLOCK_PAIRS // A) + 37  # two full blocks of the soft pass and a partial one
     mdp = tabular_envs.random_sparse_mdp(S, A, 4, gamma=0.97, seed=2)
     rng = np.random.default_rng(3)
     sup = StopSupervisor(rng.uniform(0, 0.3, (S, A)), semantics)
@@ -267,7 +259,7 @@ def test_the_fused_sweep_is_the_dense_backup_across_blocks(semantics):
     pi0 /= pi0.sum(axis=1, keepdims=True)
     x = rng.normal(size=(S, A)) * 10.0  # with alpha 0.01, y reaches below -745 (exp underflows to 0)
     # state 0's best action has a subnormal prior weight: with alpha 0.01 the log's argument is subnormal too
-    pi0[0], x[0] = [1e-310, 0.5, 0.5 - 1e-310], [60.0, 0.0, 0.0]
+    pi0[0], x[0] = np.r_[1e-310, 1.0 - 1e-310, np.zeros(A - 2)], np.r_[60.0, np.zeros(A - 1)]
     V = rng.normal(size=S)
     P = mdp.transition_matrix.toarray().reshape(S, A, S)
     beta = sup.beta
@@ -312,9 +304,9 @@ def test_hard_greedy_is_the_first_maximiser_on_the_support():
 
 @pytest.mark.parametrize("semantics", ["terminate", "truncate"])
 def test_padded_and_csr_layouts_give_the_same_operator_bit_for_bit(semantics):
-    from rift_core.exact.sparse import _BLOCK, SparseSoftBellman
+    from rift_core.exact.sparse import _BLOCK_PAIRS, SparseSoftBellman
 
-    S, A = _BLOCK + 51, 3
+    S, A = _BLOCK_PAIRS // 3 + 51, 3
     # successors within 3 states, drawn with replacement: duplicates are summed, so rows hold 2 to 5 entries
     mdp = tabular_envs.random_sparse_mdp(S, A, 5, gamma=0.97, seed=8, window=3)
     lengths = np.diff(mdp.transition_matrix.indptr)
@@ -344,13 +336,13 @@ def test_prefetch_hints_past_the_end_change_nothing():
     # never faults and never changes a value
     import numba
 
-    from rift_core.exact.krylov import _prefetch_padded_rows
+    from rift_core.exact.krylov import _prefetch_padded_row
 
     @numba.njit
     def padded_sum(width, indices, data, ahead):
         total = 0.0
         for r in range(indices.shape[0] // len(width)):
-            _prefetch_padded_rows(width, indices, data, np.uint64(r + ahead), np.uint64(3))
+            _prefetch_padded_row(width, indices, data, np.uint64(r + ahead))
             for j in range(r * len(width), (r + 1) * len(width)):
                 total += data[j] * indices[j]
         return total

@@ -21,11 +21,9 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from .._validation import check_positive_int, check_scalar
+from ._llvm import _prefetch
 
 __all__ = ["bicgstab"]
 
@@ -50,34 +48,20 @@ def _row_span(indptr, width, r):
     return r * k, r * k + k
 
 
-@intrinsic
-def _prefetch(typingctx, a, i):
-    """Hint the CPU to bring ``a[i]``'s cache line into its caches (LLVM's ``llvm.prefetch``: a read, kept in every
-    level). A hint only: it changes no result and never faults, so ``i`` may lie past the array's end."""
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        byte_ptr, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        hint = builder.module.declare_intrinsic("llvm.prefetch", [byte_ptr],
-                                                ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]))
-        builder.call(hint, [builder.bitcast(builder.gep(data, [args[1]]), byte_ptr), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(a, i), codegen
-
-
 @numba.njit(inline="always")
-def _prefetch_padded_rows(width, indices, data, r, n_rows):
-    """Prefetch rows ``[r, r + n_rows)`` of a padded (ELL) layout: every cache line of their ``data`` and
-    ``indices``. Nothing for CSR (``width = ()``): with successors anywhere, the sweep waits on its gathers from
-    ``V``, and prefetches there made it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
+def _prefetch_padded_row(width, indices, data, r):
+    """Prefetch row ``r`` of a padded (ELL) layout of ``K = len(width) <= 16`` entries: its first, middle and last
+    entries of ``data`` (at most 128 bytes, so no 64-byte line between them is skipped) and its first and last column
+    indices. Nothing for CSR (``width = ()``): with successors anywhere, the sweep waits on its gathers from ``V``, and
+    prefetches there made it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
     if len(width) > 0:
         k = np.uint64(len(width))
         lo = r * k
-        hi = lo + n_rows * k
-        for j in range(lo, hi, np.uint64(64 // data.itemsize)):  # one per 64-byte line
-            _prefetch(data, np.uint64(j))
-        for j in range(lo, hi, np.uint64(64 // indices.itemsize)):
-            _prefetch(indices, np.uint64(j))
+        _prefetch(data, lo)
+        _prefetch(data, lo + k // np.uint64(2))
+        _prefetch(data, lo + k - np.uint64(1))
+        _prefetch(indices, lo)
+        _prefetch(indices, lo + k - np.uint64(1))
 
 
 @numba.njit(inline="always")

@@ -129,7 +129,8 @@ def _log_partition(Q: np.ndarray, weight: np.ndarray, off_support: np.ndarray, a
     c = Qm.max(axis=-1, keepdims=True)
     shifted = Qm - c  # <= 0, max 0 on the support
     y = shifted / alpha
-    L = np.log1p((weight * np.expm1(y)).sum(axis=-1, keepdims=True))
+    with np.errstate(divide="ignore"):  # t = -1 gives -inf, replaced below
+        L = np.log1p((weight * np.expm1(y)).sum(axis=-1, keepdims=True))
     small = L <= -math.log(2.0)
     if small.any():
         with np.errstate(divide="ignore"):  # a row without support (unvalidated pi_ref) sums to 0, as before

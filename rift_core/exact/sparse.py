@@ -15,7 +15,7 @@ loop indices where they decide the code (numba checks every read through a
 signed index for wraparound), two accumulators per row, the hard sweep reading
 one byte of ``pi_ref``'s support per pair, no stay term under ``terminate``, the
 soft backup's exponentials and logarithms as branch-free SIMD loops per block
-(accuracy arguments at ``_exp_parts`` and ``_log_parts``) and, for local
+(accuracy arguments at ``_exp`` and ``_log``) and, for local
 dynamics, rows padded to a common width (``SparseSoftBellman(layout=...)``),
 prefetched a few kilobytes ahead of the loop.
 
@@ -34,7 +34,8 @@ import numba
 import numpy as np
 
 from .._validation import as_float_array, check_policy, check_scalar
-from .krylov import _bicgstab_trusted, _compact_index, _prefetch_padded_rows, _row_dot, _row_span
+from ._llvm import _as_float64, _as_int64
+from .krylov import _bicgstab_trusted, _compact_index, _prefetch_padded_row, _row_dot, _row_span
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
@@ -44,8 +45,8 @@ __all__ = ["SparseSoftBellman", "soft_bellman_sweep", "soft_value_iteration_spar
 
 # ---------------------------------------------------------------------------------------------------------------
 # The soft backup's exponentials, vectorised. A call to libm's exp per action cost the soft sweep as much as the
-# whole hard sweep; written as multiply-adds with no call and no table, a loop over a block of actions compiles to
-# SIMD code. For y in [-745, 0] (below -745, e^y is 0 in float64):
+# whole hard sweep; written as multiply-adds with no call and no table (_exp), the soft pass's loop over states
+# compiles to SIMD code. For y in [-745, 0] (below -745, e^y is 0 in float64):
 #   y = n ln2 + r, n = round(y / ln2) in [-1075, 0], |r| <= ln2 / 2 (+ an ulp): Cody and Waite's reduction, with
 #   ln2 = LN2_HI + LN2_LO where LN2_HI has 32 trailing zero bits, so n LN2_HI is exact for |n| < 2^21 and r
 #   carries an error of an ulp of r;
@@ -59,13 +60,14 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_FACTORIAL = tuple(1.0 / math.factorial(k) for k in range(14))
-_BLOCK = 256  # states per block of the soft sweep: its buffers stay in the first-level cache
-# How far ahead the sweeps prefetch a padded layout's rows. The hardware's own prefetcher left the hard sweep at
-# 0.76-0.79 of the streaming limit on the 10^6-state local benchmark when memory ran at ~59 GB/s; prefetching
-# 4-8 KB ahead took it to 0.86-0.90 (2 KB: no gain; 12 KB: less), and the x, gcont and Q streams gained nothing.
+_BLOCK_PAIRS = 1024  # (state, action) pairs per block of the soft pass: its scratch rows stay in the L1 cache
+# How far ahead the sweeps prefetch a padded layout's rows, one row per row computed. The hardware's own prefetcher
+# left the hard sweep at 0.76-0.79 of the streaming limit on the 10^6-state local benchmark when memory ran at
+# ~59 GB/s; prefetching 4-8 KB ahead took it to 0.84-0.90 (2 KB: no gain; 12 KB: less; the x, gcont and Q streams:
+# nothing). A state's rows prefetched at once, rather than row by row, cost a quarter with 32 actions.
 _PREFETCH_BYTES = 6144
-# The soft backup's logarithms, vectorised likewise (a call to libm's log per state, with the registers it spills,
-# cost a tenth of the soft sweep). For z > 0 (z < 2^-1022 is first scaled by 2^54, exactly):
+# The soft backup's logarithms, vectorised likewise (_log; a call to libm's log per state, with the registers it
+# spills, cost a tenth of the soft sweep). For z > 0 (z < 2^-1022 is first scaled by 2^54, exactly):
 #   z = 2^e m with m in [sqrt(1/2), sqrt(2)), read off z's bits (exact);
 #   log m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 3 - 2 sqrt(2) < 0.1716: m - 1 is exact (Sterbenz), so t carries
 #   the two roundings of m + 1 and of the division; 2 atanh(t) = sum_k 2 t^(2k+1) / (2k+1), k = 0..11, whose
@@ -78,9 +80,9 @@ _TWO54 = 2.0**54
 
 
 @numba.njit(inline="always")
-def _exp_parts(y):
-    """``(p, b1, b2)`` with ``e^y = p * 2^h * 2^(n - h)`` for ``y`` in ``[-745, 0]``: ``b1`` and ``b2`` are the bit
-    patterns of the two powers of two as int64 (read them through a float64 view). See the comment above."""
+def _exp(y):
+    """``e^y`` for ``y`` in ``[-745, 0]``, to a few ulps (see the comment above): ``p 2^h 2^(n - h)`` with ``p`` the
+    polynomial of the reduced argument and the two powers of two built from their exponent bits."""
     n = math.floor(y * _LOG2E + 0.5)
     r = (y - n * _LN2_HI) - n * _LN2_LO
     p = _INV_FACTORIAL[13]
@@ -88,28 +90,37 @@ def _exp_parts(y):
         p = p * r + _INV_FACTORIAL[i]
     k = np.int64(n)
     h = k >> 1
-    return p, (h + 1023) << 52, (k - h + 1023) << 52
+    return p * _as_float64((h + 1023) << 52) * _as_float64((k - h + 1023) << 52)
 
 
 @numba.njit(inline="always")
-def _log_parts(zbits):
-    """``(m_bits, e)`` with ``z = 2^e m``, ``m`` in ``[sqrt(1/2), sqrt(2))`` (its bits as int64) for the bits of a
-    normal ``z > 0``; then ``log z = e LN2_HI + (e LN2_LO + _log_mantissa(m))``. See the comment above."""
-    e = ((zbits >> 52) & 0x7FF) - 1023
-    m_bits = (zbits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000  # m in [1, 2)
+def _block_states(A):
+    """States per block of the soft pass: ``_BLOCK_PAIRS`` pairs, so its scratch rows stay in the first-level cache."""
+    return max(np.uint64(8), np.uint64(_BLOCK_PAIRS) // np.uint64(A))
+
+
+@numba.njit(inline="always")
+def _clipped_exponent(y):
+    """``y`` clipped to ``[-745, 0]``, the domain of :func:`_exp`; a NaN becomes -745."""
+    y = y if y > -745.0 else -745.0
+    return y if y < 0.0 else 0.0
+
+
+@numba.njit(inline="always")
+def _log(z):
+    """``log z`` for a finite ``z > 0``, subnormal included, to a few ulps (see the comment above)."""
+    tiny = z < 2.2250738585072014e-308
+    bits = _as_int64(z * _TWO54 if tiny else z)  # a subnormal's exponent bits say nothing; 2^54 z is normal
+    m_bits = (bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000  # m in [1, 2)
     big = m_bits > _SQRT2_BITS  # positive floats order as their bits
-    return m_bits - (np.int64(big) << 52), e + np.int64(big)
-
-
-@numba.njit(inline="always")
-def _log_mantissa(m):
-    """``log m`` for ``m`` in ``[sqrt(1/2), sqrt(2))``: ``2 atanh((m - 1) / (m + 1))`` by its series (see above)."""
+    m = _as_float64(m_bits - (np.int64(big) << 52))  # m in [sqrt(1/2), sqrt(2))
+    e = np.float64(((bits >> 52) & 0x7FF) - 1023 + np.int64(big)) - (54.0 if tiny else 0.0)
     t = (m - 1.0) / (m + 1.0)
     u = t * t
     p = _ATANH_SERIES[11]
     for i in range(10, -1, -1):  # Horner in t^2; a fixed trip count, which the compiler unrolls
         p = p * u + _ATANH_SERIES[i]
-    return t * p
+    return e * _LN2_HI + (e * _LN2_LO + t * p)
 
 
 # error_model="numpy": a division by zero gives inf or NaN (caught by the residual) instead of a check per division;
@@ -119,7 +130,7 @@ _SWEEP_FLAGS = {"error_model": "numpy", "fastmath": {"contract"}}
 
 
 @numba.njit(inline="always")
-def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay):
+def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay, ahead):
     """Write state ``s``'s row of ``Q`` (flat arrays) and return its maximum over ``pi_ref``'s support, or NaN if any
     of the row's ``Q`` (on the support or off it) is not finite: ``q > best`` is false for a NaN, which the maximum
     would otherwise skip, so ``0 q`` (0, or NaN for a NaN or an infinite ``q``) is added to it."""
@@ -127,6 +138,7 @@ def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s
     best = -np.inf
     finite = 0.0
     for r in range(s * A, s * A + A):
+        _prefetch_padded_row(width, indices, data, np.uint64(r + ahead))
         q = x[r] + gcont[r] * _row_dot(indptr, width, indices, data, V, np.uint64(r))
         if has_stay:
             q += gstay[r] * vs
@@ -138,9 +150,9 @@ def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s
 
 
 @numba.njit(inline="always")
-def _prefetch_states(width, A):
-    """How many states ahead the sweeps prefetch a padded layout's rows: about ``_PREFETCH_BYTES`` of ``data``."""
-    return max(1, _PREFETCH_BYTES // (8 * A * max(1, len(width))))
+def _prefetch_rows(width):
+    """How many rows ahead the sweeps prefetch a padded layout's rows: about ``_PREFETCH_BYTES`` of ``data``."""
+    return max(1, _PREFETCH_BYTES // (8 * max(1, len(width))))
 
 
 @numba.njit(inline="always")
@@ -158,12 +170,11 @@ def _hard_sweep(indptr, width, indices, data, V, x, gcont, gstay, support, V_out
     S = V.shape[0]
     A = x.shape[0] // S
     has_stay = gstay.shape[0] > 0
-    ahead = _prefetch_states(width, A)
+    ahead = _prefetch_rows(width)
     dmax = 0.0
     bad = 0
     for s in numba.prange(S):
-        _prefetch_padded_rows(width, indices, data, np.uint64(min(S, s + ahead) * A), np.uint64(A))
-        q_max = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay)
+        q_max = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay, ahead)
         d = _store(V_out, V, s, q_max)
         dmax = max(dmax, d)
         bad += 0 if d < np.inf else 1  # NaN too
@@ -178,84 +189,61 @@ def _q_pass(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, be
     S = V.shape[0]
     A = x.shape[0] // S
     has_stay = gstay.shape[0] > 0
-    ahead = _prefetch_states(width, A)
+    ahead = _prefetch_rows(width)
     for s in numba.prange(S):
-        _prefetch_padded_rows(width, indices, data, np.uint64(min(S, s + ahead) * A), np.uint64(A))
-        best[s] = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay)
+        best[s] = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay, ahead)
 
 
 @numba.njit(parallel=True, cache=True, **_SWEEP_FLAGS)
 def _soft_pass(V, best_all, weight, alpha, V_out, Q_out):
-    """The soft sweep's second pass, in blocks of ``_BLOCK`` states: ``V_out = best + alpha log(sum_a w e^y / sum_a
-    w)`` from ``Q_out`` and ``best_all`` (see the comment below). Returns ``||V_out - V||_inf``, NaN if any state's
-    is not finite."""
+    """The soft sweep's second pass, ``V_out = best + alpha log(sum_a w e^y / sum_a w)`` with ``y = (Q - best) /
+    alpha``, from ``Q_out`` and ``best_all`` (see the comment below), in parallel blocks of ``_BLOCK_PAIRS`` pairs.
+    Returns ``||V_out - V||_inf``, NaN if any state's is not finite."""
     S = V.shape[0]
-    A = Q_out.shape[0] // S
+    A = np.uint64(Q_out.shape[0] // S)
     inv_alpha = 1.0 / alpha
-    n_blocks = (S + _BLOCK - 1) // _BLOCK
+    size = _block_states(A)
+    n_blocks = (S + size - 1) // size
     dmax = 0.0
     bad = 0
     for block in numba.prange(n_blocks):
-        lo = block * _BLOCK
-        hi = min(S, lo + _BLOCK)
-        best = best_all[lo:hi]
-        best_rep = np.empty((hi - lo) * A)
-        for s in range(lo, hi):
-            for i in range((s - lo) * A, (s - lo) * A + A):
-                best_rep[i] = best[s - lo]  # best per action, so the loop below has no integer division
-        # V = best + alpha log(sum_a w e^y / sum_a w), y = (Q - best) / alpha <= 0 with y = 0 at the best
-        # action, so the sum lies in [w_best, wsum]: each exp and the log carry a relative error of a few ulps,
-        # which the log turns into an absolute error of a few alpha ulps in V, the size of the rounding of
-        # best + ... itself. y is clipped to [-745, 0]: above 0 lie only actions off pi_ref's support (w = 0).
-        # First every action's term w e^y as one branch-free loop (SIMD; unsigned indices, since numba's
-        # wraparound check on a signed index keeps a loop from compiling to SIMD code), then the sums and logs.
-        m = np.uint64((hi - lo) * A)
-        first = np.uint64(lo * A)  # the block's first (state, action) pair
-        term = np.empty(m)
-        bits1 = np.empty(m, dtype=np.int64)
-        bits2 = np.empty(m, dtype=np.int64)
-        for k in range(m):
+        lo = np.uint64(block * size)
+        n = np.uint64(min(S, block * size + size)) - lo
+        first = lo * A  # the block's first (state, action) pair
+        # V = best + alpha log(sum_a w e^y / sum_a w), y = (Q - best) / alpha <= 0 with y = 0 at the best action, so
+        # the ratio z lies in [w_best / wsum, 1]: each exp and the log carry a relative error of a few ulps, which the
+        # log turns into an absolute error of a few alpha ulps in V, the size of the rounding of best + ... itself.
+        # y is clipped to [-745, 0]: above 0 lie only actions off pi_ref's support (w = 0), and a NaN (from an
+        # overflow) becomes -745, reaching V through best. z is positive and finite whenever best is finite (the
+        # best action's term is its weight w > 0); only then is its log needed: with best infinite or NaN, V is
+        # not finite whatever the log gives, and the residual refuses it.
+        # Each step is a loop over the block's pairs or states with unsigned indices (numba's wraparound check on a
+        # signed index keeps a loop from compiling to SIMD code): best per pair, every pair's term w e^y (SIMD),
+        # the sums per state, then every state's log (SIMD).
+        best_per_pair = np.empty(n * A)
+        for i in range(n):
+            for a in range(A):
+                best_per_pair[np.uint64(i) * A + np.uint64(a)] = best_all[lo + np.uint64(i)]
+        terms = np.empty(n * A)
+        for k in range(n * A):
             k = np.uint64(k)
-            y = (Q_out[first + k] - best_rep[k]) * inv_alpha
-            y = y if y > -745.0 else -745.0  # a NaN (from an overflow) becomes -745: it reaches V through best
-            y = y if y < 0.0 else 0.0
-            p, b1, b2 = _exp_parts(y)
-            term[k] = weight[first + k] * p
-            bits1[k] = b1
-            bits2[k] = b2
-        scale1, scale2 = bits1.view(np.float64), bits2.view(np.float64)
-        # the ratios z = sum_a w e^y / sum_a w in (0, 1], then their logs as two branch-free loops (SIMD): one on
-        # the bits of z, one on the mantissas m (read back through a float64 view)
-        n = np.uint64(hi - lo)
+            terms[k] = weight[first + k] * _exp(_clipped_exponent((Q_out[first + k] - best_per_pair[k]) * inv_alpha))
         z = np.empty(n)
-        shift = np.empty(n)
         for i in range(n):
             i = np.uint64(i)
             tot = 0.0
             wsum = 0.0
-            for k in range(i * np.uint64(A), (i + np.uint64(1)) * np.uint64(A)):
-                k = np.uint64(k)
-                tot += term[k] * scale1[k] * scale2[k]
-                wsum += weight[first + k]
-            zi = tot / wsum
-            tiny = zi < 2.2250738585072014e-308  # subnormal: scale by 2^54 (exact) so its exponent bits are right
-            z[i] = zi * _TWO54 if tiny else zi
-            # z is positive and finite whenever best is finite (the best action's term is its weight w > 0, and
-            # the weights are finite); only then is its log needed: with best infinite or NaN, V is not finite
-            # whatever the log's bits give here, and the residual refuses it
-            shift[i] = -54.0 if tiny else 0.0
-        zbits = z.view(np.int64)
-        m_bits = np.empty(n, dtype=np.int64)
+            for k in range(i * A, i * A + A):
+                tot += terms[np.uint64(k)]
+                wsum += weight[first + np.uint64(k)]
+            z[i] = tot / wsum
         for i in range(n):
             i = np.uint64(i)
-            m_bits[i], e = _log_parts(zbits[i])
-            shift[i] += e
-        m = m_bits.view(np.float64)
+            z[i] = best_all[lo + i] + alpha * _log(z[i])
         for i in range(n):
             i = np.uint64(i)
-            z[i] = shift[i] * _LN2_HI + (shift[i] * _LN2_LO + _log_mantissa(m[i]))
-        for s in range(lo, hi):
-            d = _store(V_out, V, s, best[s - lo] + alpha * z[np.uint64(s - lo)])
+            V_out[lo + i] = z[i]
+            d = abs(z[i] - V[lo + i])
             dmax = max(dmax, d)
             bad += 0 if d < np.inf else 1  # NaN too
     return np.nan if bad else dmax
