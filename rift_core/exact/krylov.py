@@ -50,18 +50,20 @@ def _row_span(indptr, width, r):
 
 @numba.njit(inline="always")
 def _prefetch_padded_row(width, indices, data, r):
-    """Prefetch row ``r`` of a padded (ELL) layout of ``K = len(width) <= 16`` entries: its first, middle and last
-    entries of ``data`` (at most 128 bytes, so no 64-byte line between them is skipped) and its first and last column
-    indices. Nothing for CSR (``width = ()``): with successors anywhere, the sweep waits on its gathers from ``V``, and
-    prefetches there made it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
+    """Prefetch row ``r`` of a padded (ELL) layout of ``K = len(width) <= 16`` entries: ``data`` at its first and
+    middle entries, ``indices`` at its first (and middle, for 8-byte indices). Consecutive rows' hints are then at
+    most 64 bytes apart, so the rows prefetched one after another touch every cache line. Nothing for CSR
+    (``width = ()``): with successors anywhere, the sweep waits on its gathers from ``V``, and prefetches there made
+    it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
     if len(width) > 0:
         k = np.uint64(len(width))
         lo = r * k
+        mid = lo + k // np.uint64(2)
         _prefetch(data, lo)
-        _prefetch(data, lo + k // np.uint64(2))
-        _prefetch(data, lo + k - np.uint64(1))
+        _prefetch(data, mid)
         _prefetch(indices, lo)
-        _prefetch(indices, lo + k - np.uint64(1))
+        if indices.itemsize > 4:
+            _prefetch(indices, mid)
 
 
 @numba.njit(inline="always")
