@@ -35,7 +35,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_policy, check_scalar
 from ._llvm import _as_float64, _as_int64
-from .krylov import _bicgstab_trusted, _compact_index, _prefetch_padded_row, _row_dot, _row_span
+from .krylov import _bicgstab_trusted, _compact_index, _layout_index, _prefetch_padded_row, _row_dot, _row_span
 from .mdp import FiniteMDP, StopSupervisor
 from .rift import _policy_reward, SoftSolution, contraction_modulus, operator_iteration, soft_backup
 
@@ -134,10 +134,12 @@ def _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s
     """Write state ``s``'s row of ``Q`` (flat arrays) and return its maximum over ``pi_ref``'s support, or NaN if any
     of the row's ``Q`` (on the support or off it) is not finite: ``q > best`` is false for a NaN, which the maximum
     would otherwise skip, so ``0 q`` (0, or NaN for a NaN or an infinite ``q``) is added to it."""
+    s, A, ahead = _layout_index(width, s), _layout_index(width, A), _layout_index(width, ahead)  # see there
     vs = V[s]
     best = -np.inf
     finite = 0.0
-    for r in range(s * A, s * A + A):
+    for row in range(s * A, s * A + A):
+        r = _layout_index(width, row)
         _prefetch_padded_row(width, indices, data, np.uint64(r + ahead))
         q = x[r] + gcont[r] * _row_dot(indptr, width, indices, data, V, np.uint64(r))
         if has_stay:
@@ -174,8 +176,9 @@ def _hard_sweep(indptr, width, indices, data, V, x, gcont, gstay, support, V_out
     dmax = 0.0
     bad = 0
     for s in numba.prange(S):
-        q_max = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay, ahead)
-        d = _store(V_out, V, s, q_max)
+        state = _layout_index(width, s)
+        q_max = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, state, A, has_stay, ahead)
+        d = _store(V_out, V, state, q_max)
         dmax = max(dmax, d)
         bad += 0 if d < np.inf else 1  # NaN too
     # a NaN anywhere must reach the caller, so the solvers fail closed
@@ -191,7 +194,9 @@ def _q_pass(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, be
     has_stay = gstay.shape[0] > 0
     ahead = _prefetch_rows(width)
     for s in numba.prange(S):
-        best[s] = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, s, A, has_stay, ahead)
+        state = _layout_index(width, s)
+        best[state] = _state_q(indptr, width, indices, data, V, x, gcont, gstay, support, Q_out, state, A, has_stay,
+                               ahead)
 
 
 @numba.njit(parallel=True, cache=True, **_SWEEP_FLAGS)
