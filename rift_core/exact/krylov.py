@@ -36,6 +36,9 @@ def _compact_index(largest: int):
     return np.uint32 if largest < 2**32 else np.int64
 
 
+# The helpers below are compiled into rift_core.exact.sparse's cached kernels. numba's on-disk cache keys on the
+# source file of the cached function only, so after editing them here (or in _llvm.py), delete
+# rift_core/exact/__pycache__/*.nbi and *.nbc, or sparse.py's kernels keep the old code.
 def _layout_index(width, i):
     """``i`` in the index type of the layout's loops over states and rows: ``np.uint64`` for a padded layout
     (``width`` a tuple of ``K`` zeros), ``i`` itself (signed) for CSR (``width = ()``). Chosen by measurement on the
