@@ -70,8 +70,9 @@ def _row_span(indptr, width, r):
 @numba.njit(inline="always")
 def _prefetch_padded_row(width, indices, data, r):
     """Prefetch row ``r`` of a padded (ELL) layout of ``K = len(width) <= 16`` entries: ``data`` at its first and
-    middle entries, ``indices`` at its first (and middle, for 8-byte indices). Consecutive rows' hints are then at
-    most 64 bytes apart, so the rows prefetched one after another touch every cache line. Nothing for CSR
+    middle entries, ``indices`` at its first. Consecutive rows' hints are then at most 64 bytes apart (with 4-byte
+    indices; 8-byte ones, past 2^32 states, leave every other line to the hardware), so the rows prefetched one
+    after another touch every cache line. Nothing for CSR
     (``width = ()``): with successors anywhere, the sweep waits on its gathers from ``V``, and prefetches there made
     it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
     if len(width) > 0:
@@ -81,17 +82,25 @@ def _prefetch_padded_row(width, indices, data, r):
         _prefetch(data, lo)
         _prefetch(data, mid)
         _prefetch(indices, lo)
-        if indices.itemsize > 4:
-            _prefetch(indices, mid)
 
 
 @numba.njit(inline="always")
 def _row_dot(indptr, width, indices, data, V, r):
     """``sum_j data[j] V[indices[j]]`` over row ``r`` (:func:`_row_span`), with two accumulators (two chains of
-    adds in flight)."""
+    adds in flight): the entries at even offsets into the first, odd ones into the second. A padded row is summed
+    by a loop of constant trip count, which unrolls with no bounds to test; the order of the sums is the same, so
+    both layouts give the same bits."""
     j, hi = _row_span(indptr, width, r)
     acc0 = 0.0
     acc1 = 0.0
+    if len(width) > 0:
+        for t in range(len(width) // 2):
+            p = j + np.uint64(2 * t)
+            acc0 += data[p] * V[indices[p]]
+            acc1 += data[p + np.uint64(1)] * V[indices[p + np.uint64(1)]]
+        if len(width) % 2:
+            acc0 += data[hi - np.uint64(1)] * V[indices[hi - np.uint64(1)]]
+        return acc0 + acc1
     while j + np.uint64(1) < hi:
         acc0 += data[j] * V[indices[j]]
         acc1 += data[j + np.uint64(1)] * V[indices[j + np.uint64(1)]]
