@@ -43,7 +43,8 @@ def _layout_index(width, i):
     """``i`` in the index type of the layout's loops over states and rows: ``np.uint64`` for a padded layout
     (``width`` a tuple of ``K`` zeros), ``i`` itself (signed) for CSR (``width = ()``). Chosen by measurement on the
     10^6-state benchmark: on local dynamics the unsigned loops (no wraparound check per read) ran 10% faster; with
-    successors anywhere (CSR's case) they ran 25-30% slower. Compiled code only (a numba overload)."""
+    successors anywhere (CSR's case) they ran a third slower (51 against 37 ms). Compiled code only (a numba
+    overload)."""
     raise NotImplementedError("_layout_index is for numba-compiled code")
 
 
@@ -72,9 +73,9 @@ def _prefetch_padded_row(width, indices, data, r):
     """Prefetch row ``r`` of a padded (ELL) layout of ``K = len(width) <= 16`` entries: ``data`` at its first and
     middle entries, ``indices`` at its first. Consecutive rows' hints are then at most 64 bytes apart (with 4-byte
     indices; 8-byte ones, past 2^32 states, leave every other line to the hardware), so the rows prefetched one
-    after another touch every cache line. Nothing for CSR
-    (``width = ()``): with successors anywhere, the sweep waits on its gathers from ``V``, and prefetches there made
-    it slower (35 against 43-47 ms on the 10^6-state benchmark)."""
+    after another touch every cache line. Nothing for CSR (``width = ()``): with successors anywhere, the sweep
+    waits on its gathers from ``V``, and prefetches there made it slower (35 against 43-47 ms on the 10^6-state
+    benchmark)."""
     if len(width) > 0:
         k = np.uint64(len(width))
         lo = r * k
