@@ -354,6 +354,25 @@ def test_prefetch_hints_past_the_end_change_nothing():
     np.testing.assert_allclose(padded_sum((0,) * 4, indices, data, 10**9), data @ indices)
 
 
+def test_index_pair_reads_two_consecutive_column_indices():
+    # one 8-byte load split in two for 4-byte indices (the top of the range included), two loads otherwise
+    import numba
+
+    from rift_core.exact._llvm import _index_pair
+
+    @numba.njit
+    def pairs(a):
+        out = np.empty((a.shape[0] - 1, 2), dtype=np.uint64)
+        for i in range(a.shape[0] - 1):
+            out[i, 0], out[i, 1] = _index_pair(a, np.uint64(i))
+        return out
+
+    values = np.array([0, 1, 2**31, 2**32 - 1, 7, 2**32 - 2, 5])
+    for dtype in (np.uint32, np.int64):
+        a = values.astype(dtype)
+        np.testing.assert_array_equal(pairs(a), np.c_[a[:-1], a[1:]].astype(np.uint64))
+
+
 def test_layout_auto_pads_local_dynamics_only_and_bad_layouts_are_refused():
     from rift_core.exact.sparse import SparseSoftBellman
 

@@ -1,6 +1,7 @@
-"""Three LLVM operations the compiled sweeps need and numba does not expose, as numba intrinsics.
+"""Four LLVM operations the compiled sweeps need and numba does not expose, as numba intrinsics.
 
 - :func:`_prefetch`: a cache hint (``llvm.prefetch``);
+- :func:`_index_pair`: two consecutive column indices by one 8-byte load when they are 4-byte ones;
 - :func:`_as_float64` and :func:`_as_int64`: a float64's bits as an int64 and back (LLVM's ``bitcast``), so the
   sweep's exponential and logarithm can build and read floating-point numbers bit by bit in a loop that compiles
   to SIMD code (through an array's ``view`` they needed scratch arrays and a pass of their own).
@@ -9,6 +10,8 @@ Each is usable only inside ``numba.njit`` functions.
 """
 
 from __future__ import annotations
+
+import sys
 
 from llvmlite import ir
 from numba import types
@@ -48,3 +51,31 @@ def _as_int64(typingctx, value):
         return None
     return types.int64(types.float64), lambda context, builder, signature, args: builder.bitcast(args[0],
                                                                                                 ir.IntType(64))
+
+
+@intrinsic
+def _index_pair(typingctx, a, i):
+    """``(a[i], a[i + 1])`` as two ``np.uint64``. For a ``uint32`` array on a little-endian machine, by one 8-byte
+    load split in two (the padded rows' sum loads one column index per entry, and loads are what bounds it: this
+    took a few percent off the sweep); otherwise by two loads. No bounds check: the caller guarantees both exist."""
+    if not (isinstance(a, types.Array) and isinstance(a.dtype, types.Integer) and isinstance(i, types.Integer)):
+        return None
+    paired = a.dtype == types.uint32 and sys.byteorder == "little"
+
+    def codegen(context, builder, signature, args):
+        array_type, index_type = signature.args
+        data = context.make_array(array_type)(context, builder, args[0]).data
+        i64 = ir.IntType(64)
+        index = context.cast(builder, args[1], index_type, types.uint64)
+        if paired:
+            word = builder.load(builder.bitcast(builder.gep(data, [index]), i64.as_pointer()), align=4)
+            first = builder.and_(word, i64(0xFFFFFFFF))
+            second = builder.lshr(word, i64(32))
+        else:
+            first = context.cast(builder, builder.load(builder.gep(data, [index])), array_type.dtype, types.uint64)
+            following = builder.add(index, i64(1))
+            second = context.cast(builder, builder.load(builder.gep(data, [following])), array_type.dtype,
+                                  types.uint64)
+        return context.make_tuple(builder, signature.return_type, [first, second])
+
+    return types.UniTuple(types.uint64, 2)(a, i), codegen

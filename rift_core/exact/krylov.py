@@ -25,7 +25,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .._validation import check_positive_int, check_scalar
-from ._llvm import _prefetch
+from ._llvm import _index_pair, _prefetch
 
 __all__ = ["bicgstab"]
 
@@ -97,8 +97,9 @@ def _row_dot(indptr, width, indices, data, V, r):
     if len(width) > 0:
         for t in range(len(width) // 2):
             p = j + np.uint64(2 * t)
-            acc0 += data[p] * V[indices[p]]
-            acc1 += data[p + np.uint64(1)] * V[indices[p + np.uint64(1)]]
+            c0, c1 = _index_pair(indices, p)
+            acc0 += data[p] * V[c0]
+            acc1 += data[p + np.uint64(1)] * V[c1]
         if len(width) % 2:
             acc0 += data[hi - np.uint64(1)] * V[indices[hi - np.uint64(1)]]
         return acc0 + acc1
