@@ -15,9 +15,10 @@ loop indices where they decide the code (numba checks every read through a
 signed index for wraparound), two accumulators per row, the hard sweep reading
 one byte of ``pi_ref``'s support per pair, no stay term under ``terminate``, the
 soft backup's exponentials and logarithms as branch-free SIMD loops per block
-(accuracy arguments at ``_exp`` and ``_log``) and, for local
-dynamics, rows padded to a common width (``SparseSoftBellman(layout=...)``),
-prefetched a few kilobytes ahead of the loop.
+(accuracy arguments at ``_exp`` and ``_log``) and, for local dynamics, rows
+padded to a common width (``SparseSoftBellman(layout=...)``), summed by
+unrolled loops that read two column indices per load, and prefetched a few
+kilobytes ahead of the loop.
 
 Stopping rule (a value-error guarantee, not an iteration count): the operator
 is a contraction with modulus ``kappa = gamma max_{s,a} ||K(s, a, .)||_1``
