@@ -31,6 +31,7 @@ median of the per-round ratios beside them.
 """
 
 import argparse
+import itertools
 import time
 
 import numba
@@ -159,6 +160,9 @@ def main(argv=None):
     parser.add_argument("--layout", choices=("auto", "csr", "ell"), default="auto",
                         help="the operator's transition layout (SparseSoftBellman's layout)")
     parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="measure this many times over the same MDP (a shared host's memory bandwidth changes "
+                             "from second to second: each run prints its own limit in GB/s)")
     parser.add_argument("--skip-solve", action="store_true")
     args = parser.parse_args(argv)
     S, A = args.states, args.actions
@@ -179,7 +183,10 @@ def main(argv=None):
     print(f"transition layout: {layout}" + (f" (rows padded to {len(operators[0.0].width)} entries, "
                                             f"{operators[0.0].data.size / mdp.transition_matrix.nnz - 1:.1%} padding)"
                                             if layout == "ell" else ""))
-    for alpha, label in ((0.1, "soft (alpha = 0.1)"), (0.0, "hard max (alpha = 0)")):
+    for run, (alpha, label) in itertools.product(range(args.runs), ((0.1, "soft (alpha = 0.1)"),
+                                                                    (0.0, "hard max (alpha = 0)"))):
+        if args.runs > 1:
+            label = f"run {run + 1}, {label}"
         T = operators[alpha]
         # exactly what this sweep reads: the hard sweep reads pi_ref's support (one byte per pair), the soft sweep
         # its weights too; under terminate semantics (here) there is no stay term to read

@@ -58,8 +58,9 @@ def _index_pair(typingctx, a, i):
     """``(a[i], a[i + 1])`` as two ``np.uint64``. For a ``uint32`` array on a little-endian machine, by one 8-byte
     load split in two (the padded rows' sum loads one column index per entry, and loads are what bounds it: this
     took a few percent off the sweep); otherwise by two loads. No bounds check: the caller guarantees both exist."""
-    if not (isinstance(a, types.Array) and isinstance(a.dtype, types.Integer) and isinstance(i, types.Integer)):
-        return None
+    if not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and isinstance(a.dtype, types.Integer)
+            and isinstance(i, types.Integer)):
+        return None  # a contiguous 1-d integer array only: the loads below ignore strides
     paired = a.dtype == types.uint32 and sys.byteorder == "little"
 
     def codegen(context, builder, signature, args):
