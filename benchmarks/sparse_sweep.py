@@ -165,6 +165,9 @@ def main(argv=None):
                              "from second to second: each run prints its own limit in GB/s)")
     parser.add_argument("--skip-solve", action="store_true")
     args = parser.parse_args(argv)
+    for name in ("states", "actions", "successors", "repeats", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     S, A = args.states, args.actions
     t = time.perf_counter()
     mdp = tabular_envs.random_sparse_mdp(S, A, args.successors, gamma=0.99, seed=0, window=args.window)

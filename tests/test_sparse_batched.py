@@ -189,48 +189,49 @@ def test_inexact_evaluations_keep_the_certified_answer():
         policy_iteration_sparse(mdp, sup, sup.task_reward(mdp), pi0, 0.1, forcing=-1.0)
 
 
+def _compiled_elementwise(fn):
+    """``fn`` applied to every entry of a float64 array, compiled as the sweeps are (fused multiply-adds allowed) in
+    a loop with unsigned indices, so that it compiles to SIMD code as the soft pass does."""
+    import numba
+
+    from rift_core.exact.sparse import _SWEEP_FLAGS
+
+    @numba.njit(**_SWEEP_FLAGS)
+    def apply(a):
+        out = np.empty_like(a)
+        for i in range(np.uint64(a.shape[0])):
+            out[np.uint64(i)] = fn(a[np.uint64(i)])
+        return out
+
+    return apply
+
+
 def test_the_soft_sweeps_exponential_is_libm_exp_to_a_few_ulps():
     import math
 
-    import numba
+    from rift_core.exact.sparse import _exp
 
-    from rift_core.exact.sparse import _SWEEP_FLAGS, _exp
-
-    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is (fused multiply-adds allowed), in a SIMD loop
-    def exp_via_parts(y):
-        out = np.empty_like(y)
-        for i in range(y.shape[0]):
-            out[i] = _exp(y[i])
-        return out
-
+    exp_compiled = _compiled_elementwise(_exp)
     rng = np.random.default_rng(0)
     # the whole range, the reduction's breakpoints (n ln2 +- ln2 / 2) and the subnormal end
     y = np.r_[rng.uniform(-745.0, 0.0, 1_000_000), -np.arange(1075) * math.log(2) / 2 + rng.uniform(-1e-12, 1e-12, 1075),
               -1e-300, -0.0, 0.0, -745.0, -744.44, -708.4, -708.3, -710.0, -1e-9]
     y = np.clip(y, -745.0, 0.0)
-    ours, libm = exp_via_parts(y), np.array([math.exp(v) for v in y])
+    ours, libm = exp_compiled(y), np.array([math.exp(v) for v in y])
     normal = libm >= np.finfo(float).tiny
     ulps = np.abs(ours[normal] - libm[normal]) / np.spacing(libm[normal])
     assert ulps.max() <= 4, f"{ulps.max()} ulps at y = {y[normal][ulps.argmax()]}"
     # subnormal results: the absolute error is within a few of the smallest subnormal's spacing, 2^-1074
     assert np.abs(ours[~normal] - libm[~normal]).max() <= 4 * 2.0**-1074
-    assert exp_via_parts(np.array([0.0]))[0] == 1.0
+    assert exp_compiled(np.array([0.0]))[0] == 1.0
 
 
 def test_the_soft_sweeps_logarithm_is_libm_log_to_a_few_ulps():
     import math
 
-    import numba
+    from rift_core.exact.sparse import _log
 
-    from rift_core.exact.sparse import _SWEEP_FLAGS, _log
-
-    @numba.njit(**_SWEEP_FLAGS)  # compiled as the sweep is, in a SIMD loop
-    def log_via_parts(z):
-        out = np.empty_like(z)
-        for i in range(z.shape[0]):
-            out[i] = _log(z[i])
-        return out
-
+    log_compiled = _compiled_elementwise(_log)
     rng = np.random.default_rng(1)
     # (0, 1] uniformly and log-uniformly, every power of two down to the smallest subnormal, the reduction's
     # breakpoints sqrt(2) and sqrt(1/2), and just above 1 (a rounded ratio can exceed 1 by an ulp)
@@ -238,10 +239,10 @@ def test_the_soft_sweeps_logarithm_is_libm_log_to_a_few_ulps():
               np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 0.0), np.sqrt(0.5), np.nextafter(np.sqrt(0.5), 1.0),
               1.0, 1.0 + 2.0**-52, 1.0 - 2.0**-53, 5e-324, 2.2250738585072014e-308]
     z = z[z > 0]
-    ours, libm = log_via_parts(z), np.array([math.log(v) for v in z])
+    ours, libm = log_compiled(z), np.array([math.log(v) for v in z])
     ulps = np.abs(ours - libm) / np.spacing(np.abs(libm)).clip(min=np.spacing(0.0))
     assert ulps.max() <= 4, f"{ulps.max()} ulps at z = {z[ulps.argmax()]}"
-    assert log_via_parts(np.array([1.0]))[0] == 0.0
+    assert log_compiled(np.array([1.0]))[0] == 0.0
 
 
 @pytest.mark.parametrize("semantics, A", [("terminate", 3), ("truncate", 3), ("truncate", 20)])
